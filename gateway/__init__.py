@@ -1,0 +1,1 @@
+"""HTTP gateway: FastAPI app (health now; DICOMweb, REST API, auth and audit later)."""

@@ -1,0 +1,1 @@
+"""Lienthong: shared shell (settings, database, CLI, migrations)."""

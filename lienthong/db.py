@@ -1,0 +1,98 @@
+"""Database plumbing shared by every package: the declarative base, column types, engines.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` so that a committed transaction survives power
+loss; PostgreSQL is reached by URL and must run with ``fsync`` and ``synchronous_commit`` on.
+Each process makes one engine and one ``sessionmaker``; callers frame their own transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# One definition of each recurring column kind (SQLAlchemy "Annotated" reuse).
+DicomUID = Annotated[str, mapped_column(String(64))]
+AETitle = Annotated[str, mapped_column(String(16))]
+Timestamp = Annotated[dt.datetime, mapped_column(DateTime(timezone=True))]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DurabilityError(RuntimeError):
+    """The database is configured so that a commit might not survive a crash."""
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create the process's engine; SQLite gets WAL, full sync and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # let the "begin" listener issue BEGIN
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers ask for the write lock at BEGIN (engine.execution_options(sqlite_immediate=True)) so
+    # that concurrent writers queue on busy_timeout instead of failing when a deferred read lock
+    # cannot be upgraded; readers keep plain BEGIN and never block one another under WAL.
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer_engine(engine: Engine) -> Engine:
+    """The same engine, but transactions take the write lock at BEGIN on SQLite."""
+    return engine.execution_options(sqlite_immediate=True)
+
+
+def check_durability(engine: Engine) -> None:
+    """Refuse to run on a database that could lose acknowledged commits (reliability G2)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+            if str(mode).lower() != "wal" or int(sync or 0) < 2:
+                raise DurabilityError(f"SQLite journal_mode={mode} synchronous={sync}")
+        elif engine.dialect.name == "postgresql":
+            for setting in ("fsync", "synchronous_commit"):
+                value = conn.execute(text(f"SHOW {setting}")).scalar()
+                if str(value).lower() == "off":
+                    raise DurabilityError(f"PostgreSQL {setting}=off")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

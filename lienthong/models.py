@@ -1,0 +1,15 @@
+"""Imports every package's ORM models so that Base.metadata knows every table (migrations)."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = (
+    "pacs.index.models",
+    "pacs.peers",
+)
+
+
+def import_all_models() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

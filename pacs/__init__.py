@@ -1,0 +1,1 @@
+"""The PACS: DICOM network services, instance storage and the index."""

@@ -1,0 +1,1 @@
+"""The DICOM index: models, ingest, queries."""

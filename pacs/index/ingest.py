@@ -1,0 +1,320 @@
+"""Ingest: the one path by which an instance enters the archive (C-STORE, STOW-RS, demo, recovery).
+
+Two steps, so that many associations can share one index transaction (group commit):
+
+1. :func:`prepare_instance` (any thread, no database): check the bytes strictly, parse them with
+   pydicom, check them against the request, extract the index attributes and DICOM JSON, and
+   write the Part 10 file durably under a new key.
+2. :func:`index_instance` (inside the caller's transaction): apply the duplicate policy and
+   insert or update Patient / Study / Series / Instance rows.
+
+The caller answers Success only after the transaction that ran step 2 has committed.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, DeflatedExplicitVRLittleEndian
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lienthong.db import utcnow
+from pacs.encoding import check_structure, inflate
+from pacs.errors import DatasetMismatch, UndecodableDataset
+from pacs.index.attributes import IndexAttributes, dicom_json, extract_attributes, fold_name
+from pacs.index.models import Instance, Patient, QuarantinedInstance, Series, Study
+from pacs.storage.base import InstanceStore
+
+log = logging.getLogger(__name__)
+
+IMPLEMENTATION_CLASS_UID = PYDICOM_IMPLEMENTATION_UID  # pydicom's root, as pydicom writes it
+IMPLEMENTATION_VERSION_NAME = "LIENTHONG_01"
+_PREAMBLE = b"\x00" * 128 + b"DICM"
+
+
+class Outcome(enum.Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # same SOP Instance UID, same content: one copy kept
+    QUARANTINED = "quarantined"  # same SOP Instance UID, different content: first kept
+
+
+@dataclass(frozen=True)
+class PreparedInstance:
+    """A validated instance whose file is already durable, waiting to be indexed."""
+
+    attributes: IndexAttributes
+    transfer_syntax_uid: str
+    file_key: str
+    size_bytes: int
+    sha256: str  # of the dataset as received (file meta excluded): "same content" means this
+    metadata_json: str
+    calling_ae_title: str
+
+
+def file_meta(sop_class_uid: str, sop_instance_uid: str, ts: str, source_ae: str) -> bytes:
+    """The File Meta Information group (PS3.10 7.1) that we write in front of received bytes."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
+    meta.TransferSyntaxUID = UID(ts)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    if source_ae:
+        meta.SourceApplicationEntityTitle = source_ae
+    buffer = io.BytesIO()
+    write_file_meta_info(buffer, meta, enforce_standard=True)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def parse_dataset(encoded: bytes, transfer_syntax_uid: str) -> Dataset:
+    """Strictly check, then fully parse, an encoded dataset (no file meta)."""
+    check_structure(encoded, transfer_syntax_uid)
+    ts = UID(transfer_syntax_uid)
+    try:
+        ds = _read_raw(encoded, ts)
+        # pydicom converts values lazily: touch every element so errors surface now.
+        for element in ds.iterall():
+            _ = element.value
+    except UndecodableDataset:
+        raise
+    except Exception as exc:  # pydicom raises many types for bad values; all mean "undecodable"
+        raise UndecodableDataset(f"dataset does not parse: {type(exc).__name__}: {exc}") from exc
+    if len(ds) == 0:
+        raise UndecodableDataset("dataset has no elements")
+    _check_native_pixel_length(ds, ts)
+    return ds
+
+
+def _read_raw(encoded: bytes, ts: UID) -> Dataset:
+    if ts == DeflatedExplicitVRLittleEndian:
+        encoded = inflate(encoded)
+    return read_dataset(io.BytesIO(encoded), ts.is_implicit_VR, ts.is_little_endian)
+
+
+def _check_native_pixel_length(ds: Dataset, ts: UID) -> None:
+    """Native Pixel Data shorter than Rows x Columns x ... cannot be displayed: refuse it."""
+    if "PixelData" not in ds or ts.is_encapsulated:
+        return
+    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    bits = int(ds.get("BitsAllocated") or 0)
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    if not (rows and cols and bits):
+        raise UndecodableDataset("Pixel Data without Rows, Columns or Bits Allocated")
+    pixels = rows * cols * samples * max(frames, 1)
+    expected = (pixels + 7) // 8 if bits == 1 else pixels * bits // 8
+    actual = len(ds.PixelData)
+    if actual < expected:
+        raise UndecodableDataset(f"Pixel Data holds {actual} bytes, {expected} required")
+
+
+def prepare_instance(
+    store: InstanceStore,
+    encoded: bytes,
+    *,
+    transfer_syntax_uid: str,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    calling_ae_title: str = "",
+) -> PreparedInstance:
+    """Validate `encoded` against the request's UIDs and write it durably; index nothing yet.
+
+    Raises UndecodableDataset, DatasetMismatch or StorageUnavailable.
+    """
+    ds = parse_dataset(encoded, transfer_syntax_uid)
+    attributes = extract_attributes(ds)
+    if not attributes.sop_instance_uid:
+        raise DatasetMismatch("SOP Instance UID is missing or empty")
+    if attributes.sop_instance_uid != sop_instance_uid.strip():
+        raise DatasetMismatch("SOP Instance UID differs from the request's")
+    if attributes.sop_class_uid != sop_class_uid.strip():
+        raise DatasetMismatch("SOP Class UID differs from the presentation context's")
+    if not attributes.study_instance_uid or not attributes.series_instance_uid:
+        raise DatasetMismatch("Study or Series Instance UID is missing or empty")
+    metadata = dicom_json(ds)
+    meta = file_meta(sop_class_uid, sop_instance_uid, transfer_syntax_uid, calling_ae_title)
+    ref = store.put([_PREAMBLE, meta, encoded])
+    return PreparedInstance(
+        attributes=attributes,
+        transfer_syntax_uid=transfer_syntax_uid,
+        file_key=ref.key,
+        size_bytes=ref.size,
+        sha256=hashlib.sha256(encoded).hexdigest(),
+        metadata_json=metadata,
+        calling_ae_title=calling_ae_title,
+    )
+
+
+def index_instance(session: Session, item: PreparedInstance) -> Outcome:
+    """Insert the index rows for a prepared instance (caller commits). Never deletes files."""
+    a = item.attributes
+    existing = session.scalar(
+        select(Instance).where(Instance.sop_instance_uid == a.sop_instance_uid)
+    )
+    if existing is not None:
+        if existing.sha256 == item.sha256:
+            return Outcome.DUPLICATE
+        session.add(
+            QuarantinedInstance(
+                sop_instance_uid=a.sop_instance_uid,
+                file_key=item.file_key,
+                sha256=item.sha256,
+                size_bytes=item.size_bytes,
+                reason="SOP Instance UID already stored with different content",
+                calling_ae_title=item.calling_ae_title,
+            )
+        )
+        log.warning(
+            "quarantined a re-sent instance with different content (instance #%d, from %s)",
+            existing.id,
+            item.calling_ae_title or "?",
+        )
+        return Outcome.QUARANTINED
+
+    patient = _patient_for(session, a)
+    study = _study_for(session, a, patient)
+    series, new_series = _series_for(session, a, study)
+    session.add(
+        Instance(
+            series_fk=series.id,
+            sop_instance_uid=a.sop_instance_uid,
+            sop_class_uid=a.sop_class_uid,
+            instance_number=a.instance_number,
+            transfer_syntax_uid=item.transfer_syntax_uid,
+            rows=a.rows,
+            columns=a.columns,
+            number_of_frames=a.number_of_frames,
+            content_date=a.content_date,
+            content_time=a.content_time,
+            acquisition_datetime=a.acquisition_datetime,
+            file_key=item.file_key,
+            size_bytes=item.size_bytes,
+            sha256=item.sha256,
+            calling_ae_title=item.calling_ae_title,
+            metadata_json=item.metadata_json,
+        )
+    )
+    # Counters are updated in SQL (n = n + 1) so concurrent writers on PostgreSQL never lose one.
+    session.execute(
+        update(Series)
+        .where(Series.id == series.id)
+        .values(number_of_instances=Series.number_of_instances + 1)
+    )
+    session.execute(
+        update(Study)
+        .where(Study.id == study.id)
+        .values(
+            number_of_instances=Study.number_of_instances + 1,
+            number_of_series=Study.number_of_series + (1 if new_series else 0),
+            size_bytes=Study.size_bytes + item.size_bytes,
+            updated_at=utcnow(),
+        )
+    )
+    if new_series and a.modality:
+        _add_modality(session, study.id, a.modality)
+    session.flush()
+    return Outcome.STORED
+
+
+def _patient_for(session: Session, a: IndexAttributes) -> Patient:
+    patient = session.scalar(select(Patient).where(Patient.patient_key == a.patient_key))
+    if patient is None:
+        patient = Patient(
+            patient_key=a.patient_key,
+            patient_id=a.patient_id,
+            issuer_of_patient_id=a.issuer_of_patient_id,
+            patient_name=a.patient_name,
+            patient_name_folded=fold_name(a.patient_name),
+            birth_date=a.patient_birth_date,
+            sex=a.patient_sex,
+        )
+        session.add(patient)
+        session.flush()
+    elif patient.patient_name != a.patient_name:
+        # Never merge silently: the patient row keeps its first name, the study keeps what it
+        # was sent with, and the conflict is logged (without the names themselves).
+        log.warning(
+            "patient #%d: study %s arrived with a different patient name for the same "
+            "Patient ID; kept both, not merged",
+            patient.id,
+            a.study_instance_uid,
+        )
+    return patient
+
+
+def _study_for(session: Session, a: IndexAttributes, patient: Patient) -> Study:
+    study = session.scalar(select(Study).where(Study.study_instance_uid == a.study_instance_uid))
+    if study is None:
+        study = Study(
+            patient_fk=patient.id,
+            study_instance_uid=a.study_instance_uid,
+            study_date=a.study_date,
+            study_time=a.study_time,
+            accession_number=a.accession_number,
+            study_id=a.study_id,
+            study_description=a.study_description,
+            referring_physician_name=a.referring_physician_name,
+            patient_name=a.patient_name,
+            patient_name_folded=fold_name(a.patient_name),
+            patient_id=a.patient_id,
+            patient_birth_date=a.patient_birth_date,
+            patient_sex=a.patient_sex,
+            specific_character_set=a.specific_character_set,
+        )
+        session.add(study)
+        session.flush()
+    elif study.patient_fk != patient.id:
+        log.warning(
+            "study %s received an instance for another patient; kept on its first patient",
+            a.study_instance_uid,
+        )
+    return study
+
+
+def _series_for(session: Session, a: IndexAttributes, study: Study) -> tuple[Series, bool]:
+    series = session.scalar(
+        select(Series).where(Series.series_instance_uid == a.series_instance_uid)
+    )
+    if series is not None:
+        return series, False
+    series = Series(
+        study_fk=study.id,
+        series_instance_uid=a.series_instance_uid,
+        modality=a.modality,
+        series_number=a.series_number,
+        series_description=a.series_description,
+        series_date=a.series_date,
+        series_time=a.series_time,
+        body_part_examined=a.body_part_examined,
+        station_name=a.station_name,
+        performed_procedure_step_start_date=a.pps_start_date,
+        performed_procedure_step_start_time=a.pps_start_time,
+    )
+    session.add(series)
+    session.flush()
+    return series, True
+
+
+def _add_modality(session: Session, study_id: int, modality: str) -> None:
+    current = session.scalar(
+        select(Study.modalities_in_study).where(Study.id == study_id).with_for_update()
+    )
+    values = [m for m in (current or "").split("\\") if m]
+    if modality not in values:
+        values.append(modality)
+        session.execute(
+            update(Study)
+            .where(Study.id == study_id)
+            .values(modalities_in_study="\\".join(sorted(values)))
+        )

@@ -1,0 +1,139 @@
+"""Build and run the DICOM SCP of one worker process.
+
+Several worker processes share the DICOM port with SO_REUSEPORT so that both cores decode and
+write while each association stays in one process. The calling AE title check reads the peer
+table at every association request, so registering a peer needs no restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
+
+from lienthong.settings import Settings
+from pacs.archive import Archive
+from pacs.peers import known_ae_titles
+from pacs.scp import handlers
+from pacs.scp.contexts import (
+    STORAGE_SOP_CLASSES,
+    STORAGE_TRANSFER_SYNTAXES,
+    VERIFICATION_SOP_CLASS,
+)
+
+log = logging.getLogger(__name__)
+
+# A title no peer can send (it is blank after stripping), used to refuse everyone when the peer
+# table is empty: pynetdicom treats an empty list as "accept any".
+_NOBODY = " "
+
+
+class PeerCheckedAE(AE):
+    """An AE whose accepted calling AE titles come from a callable, read per association."""
+
+    def __init__(self, ae_title: str, allowed_titles: Callable[[], list[str] | None]) -> None:
+        super().__init__(ae_title)
+        self._allowed_titles = allowed_titles
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        titles = self._allowed_titles()
+        if titles is None:  # any caller allowed by configuration
+            return []
+        return titles or [_NOBODY]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        raise AttributeError("calling AE titles come from the peer table (lienthong ae add)")
+
+
+class _ReusePortServer(ThreadedAssociationServer):
+    """Association server that shares its port across processes and disables Nagle."""
+
+    def server_bind(self) -> None:
+        assert self.socket is not None
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, address
+
+
+def _peer_lookup(archive: Archive) -> Callable[[], list[str] | None]:
+    if archive.settings.dicom.allow_any_calling_ae:
+        return lambda: None
+    cache: dict[str, tuple[float, list[str]]] = {}
+
+    def allowed() -> list[str]:
+        # One small query per association; a 1 s cache absorbs bursts of associations.
+        now = time.monotonic()
+        hit = cache.get("titles")
+        if hit and now - hit[0] < 1.0:
+            return hit[1]
+        with archive.sessions() as session:
+            titles = known_ae_titles(session)
+        cache["titles"] = (now, titles)
+        return titles
+
+    return allowed
+
+
+def build_ae(settings: Settings, archive: Archive) -> AE:
+    ae = PeerCheckedAE(settings.dicom.ae_title, _peer_lookup(archive))
+    ae.maximum_pdu_size = settings.dicom.max_pdu_size
+    ae.maximum_associations = settings.dicom.max_associations
+    ae.acse_timeout = settings.dicom.acse_timeout
+    ae.dimse_timeout = settings.dicom.dimse_timeout
+    ae.network_timeout = settings.dicom.network_timeout
+    ae.require_called_aet = True
+    ae.add_supported_context(VERIFICATION_SOP_CLASS)
+    for sop_class in STORAGE_SOP_CLASSES:
+        ae.add_supported_context(sop_class, list(STORAGE_TRANSFER_SYNTAXES))
+    return ae
+
+
+class DicomServer:
+    """A running SCP: start() binds and serves in a thread, stop() finishes and unbinds."""
+
+    def __init__(self, settings: Settings, archive: Archive) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.ae = build_ae(settings, archive)
+        self._server: ThreadedAssociationServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> tuple[str, int]:
+        handlers_list = [
+            (evt.EVT_C_ECHO, handlers.handle_echo),
+            (evt.EVT_C_STORE, handlers.handle_store, [self.archive]),
+        ]
+        server = self.ae.make_server(
+            (self.settings.host, self.settings.dicom.port),
+            evt_handlers=handlers_list,  # type: ignore[arg-type]
+            server_class=_ReusePortServer,
+        )
+        self.ae._servers.append(server)  # as AE.start_server does, so shutdown() finds it
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="dicom-scp", daemon=True)
+        self._thread.start()
+        host, port = server.server_address[:2]
+        log.info("DICOM SCP %s listening on %s:%s", self.settings.dicom.ae_title, host, port)
+        return str(host), int(port)
+
+    def stop(self, grace: float = 0.0) -> None:
+        """Stop accepting; let open associations finish for up to `grace` seconds."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        deadline = time.monotonic() + grace
+        while self.ae.active_associations and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.ae.shutdown()

@@ -1,0 +1,1 @@
+"""Instance file storage back ends."""

@@ -1,0 +1,127 @@
+"""Local-folder instance store.
+
+Layout: ``objects/ab/cd/<32 hex>`` where the name is a random key we generate; no value from a
+dataset or a request ever reaches a path. A write goes to ``tmp/`` (O_EXCL), is fsync'd, renamed
+into place with ``os.replace`` and the directory entry fsync'd, so a file that exists under
+``objects/`` is complete. Temporary files left by a crash are swept at start.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pacs.errors import StorageUnavailable
+from pacs.storage.base import StoredRef
+
+log = logging.getLogger(__name__)
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+_OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def new_key() -> str:
+    return secrets.token_hex(16)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemStore:
+    """InstanceStore on a local (or shared, POSIX) folder."""
+
+    def __init__(self, objects_dir: Path, tmp_dir: Path, min_free_bytes: int = 0) -> None:
+        self.objects_dir = objects_dir
+        self.tmp_dir = tmp_dir
+        self.min_free_bytes = min_free_bytes
+        objects_dir.mkdir(parents=True, exist_ok=True)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        if not _KEY.match(key):
+            raise ValueError(f"not a storage key: {key!r}")
+        return self.objects_dir / key[:2] / key[2:4] / key
+
+    def _check_free_space(self, needed: int) -> None:
+        try:
+            usage = shutil.disk_usage(self.objects_dir)
+        except OSError as exc:
+            raise StorageUnavailable(f"storage folder unreadable: {exc.strerror}") from exc
+        if usage.free - needed < self.min_free_bytes:
+            raise StorageUnavailable(
+                f"storage has {usage.free} bytes free, below the low-water mark "
+                f"{self.min_free_bytes} + {needed} needed"
+            )
+
+    def put(self, chunks: list[bytes]) -> StoredRef:
+        size = sum(len(c) for c in chunks)
+        self._check_free_space(size)
+        key = new_key()
+        final = self.path(key)
+        tmp = self.tmp_dir / f"{key}.part"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            try:
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        written = os.write(fd, view)
+                        view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            parent = final.parent
+            if not parent.is_dir():
+                parent.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(parent.parent)
+                _fsync_dir(parent.parent.parent)
+            os.replace(tmp, final)
+            _fsync_dir(parent)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno in _OUT_OF_SPACE:
+                raise StorageUnavailable(f"cannot write instance file: {exc.strerror}") from exc
+            raise
+        return StoredRef(key, size)
+
+    def open(self, key: str) -> BinaryIO:
+        return self.path(key).open("rb")
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def keys_older_than(self, timestamp: float) -> Iterator[str]:
+        for first in sorted(os.scandir(self.objects_dir), key=lambda e: e.name):
+            if not first.is_dir():
+                continue
+            for second in os.scandir(first.path):
+                if not second.is_dir():
+                    continue
+                for entry in os.scandir(second.path):
+                    if _KEY.match(entry.name) and entry.stat().st_mtime < timestamp:
+                        yield entry.name
+
+    def sweep_temporary(self) -> int:
+        count = 0
+        for entry in os.scandir(self.tmp_dir):
+            if entry.is_file() and entry.name.endswith(".part"):
+                os.unlink(entry.path)
+                count += 1
+        if count:
+            log.warning("swept %d temporary files left by an interrupted write", count)
+        return count

@@ -1,0 +1,111 @@
+"""Ingest into the index, on SQLite and on a real PostgreSQL: rows, duplicates, conflicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import pytest
+from pydicom.uid import ExplicitVRLittleEndian
+from sqlalchemy import func, select
+
+from lienthong.db import make_engine, make_sessionmaker, writer_engine
+from pacs.demo import PATIENTS, demo_datasets, encode
+from pacs.index.committer import GroupCommitter
+from pacs.index.ingest import Outcome, prepare_instance
+from pacs.index.models import Instance, Patient, QuarantinedInstance, Series, Study
+from pacs.storage.filesystem import FilesystemStore
+
+
+@pytest.fixture()
+def archive_parts(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = make_engine(database_url)
+    store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
+    committer = GroupCommitter(make_sessionmaker(writer_engine(engine)), store, batch=16)
+    yield make_sessionmaker(engine), store, committer
+    committer.close()
+    engine.dispose()
+
+
+def _ingest(store, committer, ds, encoded=None):  # type: ignore[no-untyped-def]
+    prepared = prepare_instance(
+        store, encoded or encode(ds), transfer_syntax_uid=ExplicitVRLittleEndian,
+        sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID,
+        calling_ae_title="TESTSCU",
+    )
+    return prepared, committer.index(prepared)
+
+
+def test_demo_study_rows_and_counts(archive_parts) -> None:  # type: ignore[no-untyped-def]
+    sessions, store, committer = archive_parts
+    datasets = list(demo_datasets(dt.date(2026, 12, 1)))
+    for ds in datasets:
+        _, outcome = _ingest(store, committer, ds)
+        assert outcome is Outcome.STORED
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Instance)) == len(datasets)
+        studies = {st.accession_number: st for st in s.scalars(select(Study))}
+        ct = next(st for st in studies.values() if st.modalities_in_study == "CT")
+        assert ct.number_of_series == 1
+        assert ct.number_of_instances == 40
+        assert ct.patient_name == PATIENTS[0].name  # ISO_IR 192 round-trips exactly
+        names = set(s.scalars(select(Patient.patient_name)))
+        assert names == {p.name for p in PATIENTS}
+        folded = s.scalar(
+            select(Patient.patient_name_folded).where(Patient.patient_id == "BN0002")
+        )
+        assert folded == "LUONG^THI DAO"
+        series = s.scalar(select(Series).where(Series.study_fk == ct.id))
+        assert series is not None and series.number_of_instances == 40
+        # Every instance's metadata is stored, bulk data by reference only.
+        meta = s.scalar(select(Instance.metadata_json).limit(1))
+        pixel_ref = '"7FE00010":{"vr":"OW","BulkDataURI":"bulkdata/7FE00010"}'
+        assert meta is not None and pixel_ref in meta
+
+
+def test_resent_identical_instance_keeps_one_copy(archive_parts) -> None:  # type: ignore[no-untyped-def]
+    sessions, store, committer = archive_parts
+    ds = next(iter(demo_datasets(dt.date(2026, 12, 1))))
+    first, _ = _ingest(store, committer, ds)
+    second, outcome = _ingest(store, committer, ds)
+    assert outcome is Outcome.DUPLICATE
+    assert store.exists(first.file_key) and not store.exists(second.file_key)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Instance)) == 1
+
+
+def test_resent_different_content_is_quarantined(archive_parts, caplog) -> None:  # type: ignore[no-untyped-def]
+    sessions, store, committer = archive_parts
+    ds = next(iter(demo_datasets(dt.date(2026, 12, 1))))
+    first, _ = _ingest(store, committer, ds)
+    ds.SeriesDescription = "changed"
+    with caplog.at_level(logging.WARNING):
+        second, outcome = _ingest(store, committer, ds)
+    assert outcome is Outcome.QUARANTINED
+    assert "quarantined" in caplog.text
+    with sessions() as s:
+        kept = s.scalar(select(Instance))
+        assert kept is not None and kept.file_key == first.file_key
+        q = s.scalar(select(QuarantinedInstance))
+        assert q is not None and q.file_key == second.file_key
+    assert store.exists(first.file_key) and store.exists(second.file_key)
+
+
+def test_same_patient_id_other_name_is_logged_not_merged(archive_parts, caplog) -> None:  # type: ignore[no-untyped-def]
+    sessions, store, committer = archive_parts
+    datasets = list(demo_datasets(dt.date(2026, 12, 1)))
+    _ingest(store, committer, datasets[0])
+    other = datasets[-1]  # another study
+    other.PatientID = datasets[0].PatientID
+    other.PatientName = "Khác^Tên"
+    with caplog.at_level(logging.WARNING):
+        _, outcome = _ingest(store, committer, other)
+    assert outcome is Outcome.STORED
+    assert "different patient name" in caplog.text
+    assert "Khác" not in caplog.text  # no patient names in logs
+    with sessions() as s:
+        patient = s.scalar(select(Patient).where(Patient.patient_id == datasets[0].PatientID))
+        assert patient is not None and patient.patient_name == datasets[0].PatientName
+        study = s.scalar(select(Study).where(Study.study_instance_uid == other.StudyInstanceUID))
+        assert study is not None and study.patient_name == "Khác^Tên"
