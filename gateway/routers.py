@@ -1,0 +1,21 @@
+"""Every router of the HTTP app, collected in one place, each under the access policy.
+
+To add an endpoint: put it on a router listed here and give its path a rule in
+``gateway.auth.policy.RULES`` (the route inventory test fails otherwise).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from gateway import operations
+from gateway.auth.policy import enforce_policy
+
+
+def routers() -> list[APIRouter]:
+    return [operations.router]
+
+
+def include_routers(app: FastAPI) -> None:
+    for router in routers():
+        app.include_router(router, dependencies=[Depends(enforce_policy)])
