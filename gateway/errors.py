@@ -12,6 +12,7 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from gateway.auth.errors import AuthError, TooManyAttempts
 from pacs.errors import PacsError
@@ -44,6 +45,11 @@ async def handle_pacs_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.http_status, exc.reason, headers)
 
 
+async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal error; the event was logged")
@@ -52,4 +58,5 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, handle_auth_error)
     app.add_exception_handler(PacsError, handle_pacs_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(Exception, handle_unexpected)

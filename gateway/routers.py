@@ -13,7 +13,10 @@ from gateway.auth.policy import enforce_policy
 
 
 def routers() -> list[APIRouter]:
-    return [operations.router]
+    from gateway.admin import users as admin_users
+    from gateway.auth import routes as auth_routes
+
+    return [operations.router, auth_routes.router, admin_users.router]
 
 
 def include_routers(app: FastAPI) -> None:
