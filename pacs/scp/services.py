@@ -10,11 +10,13 @@ from typing import Any
 from pynetdicom import evt
 
 from pacs.archive import Archive
-from pacs.scp import find
+from pacs.scp import find, retrieve
 
 
 def service_handlers(archive: Archive) -> list[tuple[Any, ...]]:
     return [
         (evt.EVT_SOP_EXTENDED, find.handle_sop_extended),
         (evt.EVT_C_FIND, find.handle_find, [archive]),
+        (evt.EVT_C_GET, retrieve.handle_get, [archive]),
+        (evt.EVT_C_MOVE, retrieve.handle_move, [archive]),
     ]
