@@ -220,3 +220,48 @@ def verify_chain(session: Session) -> ChainReport:
             ChainBreak(expected_seq, None, f"rows after seq {expected_seq - 1} were removed"),
         )
     return ChainReport(count, None)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Search criteria; every given field must match (times as datetimes, inclusive)."""
+
+    actor: str | None = None
+    actor_kind: str | None = None
+    action: str | None = None  # prefix match, e.g. "GET /dicomweb"
+    outcome: str | None = None
+    study_instance_uid: str | None = None
+    patient_id: str | None = None
+    address: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def search_events(
+    session: Session,
+    criteria: AuditFilter,
+    *,
+    limit: int,
+    offset: int = 0,
+    newest_first: bool = True,
+) -> list[AuditEvent]:
+    """Events matching the criteria, newest first by default."""
+    stmt = select(AuditEvent)
+    for column, value in (
+        (AuditEvent.actor, criteria.actor),
+        (AuditEvent.actor_kind, criteria.actor_kind),
+        (AuditEvent.outcome, criteria.outcome),
+        (AuditEvent.study_instance_uid, criteria.study_instance_uid),
+        (AuditEvent.patient_id, criteria.patient_id),
+        (AuditEvent.address, criteria.address),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if criteria.action is not None:
+        stmt = stmt.where(AuditEvent.action.startswith(criteria.action, autoescape=True))
+    if criteria.since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= format_time(criteria.since))
+    if criteria.until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at <= format_time(criteria.until))
+    order = AuditEvent.seq.desc() if newest_first else AuditEvent.seq.asc()
+    return list(session.scalars(stmt.order_by(order).limit(limit).offset(offset)))
