@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -91,6 +92,15 @@ HASHED_FIELDS = (
 )
 
 
+_XML_INCOMPATIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(value: str) -> str:
+    """Replace characters that PostgreSQL text or XML cannot hold (NUL, C0 controls, lone
+    surrogates) with U+FFFD, so that hostile input is still recorded instead of failing."""
+    return _XML_INCOMPATIBLE.sub("\ufffd", value)
+
+
 def format_time(moment: dt.datetime) -> str:
     """The canonical UTC timestamp stored and hashed (identical on SQLite and PostgreSQL)."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -139,15 +149,15 @@ def record(
     event = AuditEvent(
         seq=head.last_seq + 1,
         occurred_at=format_time(now or utcnow()),
-        actor=actor[:128],
+        actor=clean_text(actor[:128]),
         actor_kind=actor_kind,
         role=role or "",
-        action=action[:200],
+        action=clean_text(action[:200]),
         outcome=str(Outcome(outcome)),
-        address=address[:64],
-        study_instance_uid=study_instance_uid or None,
-        patient_id=patient_id or None,
-        detail=detail,
+        address=clean_text(address[:64]),
+        study_instance_uid=clean_text(study_instance_uid[:64]) if study_instance_uid else None,
+        patient_id=clean_text(patient_id[:64]) if patient_id else None,
+        detail=clean_text(detail),
         prev_hash=head.last_hash,
     )
     event.row_hash = compute_hash(event)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from gateway.admin.audit_export import audit_messages, to_csv
 from gateway.deps import SessionDep, SettingsDep
-from lienthong.audit import AuditEvent, AuditFilter, search_events
+from lienthong.audit import AuditEvent, AuditFilter, clean_text, search_events
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -53,8 +53,12 @@ def audit_filter(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> AuditFilter:
-    return AuditFilter(actor, actor_kind, action, outcome, study_instance_uid, patient_id,
-                       address, _aware(since), _aware(until))
+    def clean(value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
+
+    return AuditFilter(clean(actor), actor_kind, clean(action), outcome,
+                       clean(study_instance_uid), clean(patient_id), clean(address),
+                       _aware(since), _aware(until))
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -74,7 +78,7 @@ def _out(event: AuditEvent) -> AuditEventOut:
 def search_audit(
     criteria: Criteria, session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> AuditPage:
     """Events matching every given filter, newest first (at most 1,000 per page)."""
     with session.begin():

@@ -41,6 +41,7 @@ from gateway.deps import (
     client_address,
 )
 from lienthong import audit
+from lienthong.audit import clean_text
 from lienthong.db import utcnow
 from lienthong.settings import Settings
 
@@ -84,6 +85,7 @@ def _password_login(
 ) -> User:
     """Check a password under throttling; audit and count the attempt; raise on failure."""
     now, address = utcnow(), client_address(request)
+    username = clean_text(username)[:64]  # hostile names are still counted and audited
     refused: TooManyAttempts | None = None
     with session.begin():
         try:

@@ -59,7 +59,7 @@ def find_user(session: Session, username: str) -> User | None:
 
 def disable_user(session: Session, username: str) -> bool:
     """Disable an account and end its sessions at once; returns whether it existed."""
-    user = find_user(session, username)
+    user = find_user(session, username) if USERNAME_RE.fullmatch(username) else None
     if user is None:
         return False
     now = utcnow()

@@ -22,6 +22,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture()
 def app(settings: Settings) -> Iterator[FastAPI]:
     upgrade(settings.effective_database_url)
+    settings.objects_dir.mkdir(parents=True, exist_ok=True)
     application = create_app(settings)
     yield application
     application.state.engine.dispose()
