@@ -94,6 +94,10 @@ class AuthSettings(BaseModel):
     )
     login_window: int = Field(900, ge=60, description="Throttling window in seconds.")
     min_password_length: int = Field(12, ge=8, le=128, description="Shortest accepted password.")
+    password_hash_memory_kib: int = Field(
+        65536, ge=19456, le=4 * 1024 * 1024, description="argon2id memory cost in KiB."
+    )
+    password_hash_time_cost: int = Field(3, ge=2, le=20, description="argon2id passes.")
     secure_cookies: bool = Field(
         False,
         description="Always mark cookies Secure (set behind a TLS-terminating proxy); they are "

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.auth.errors import NotAuthenticated, TooManyAttempts
 from gateway.auth.models import LoginSession, User
+from gateway.auth.passwords import passwords_for
 from gateway.auth.secrets import csrf_token
 from gateway.auth.throttle import check_throttle, note_attempt
 from gateway.auth.tokens import (
@@ -92,7 +93,8 @@ def _password_login(
             check_throttle(session, username, address, now=now,
                            max_failures=settings.auth.login_max_failures,
                            window=dt.timedelta(seconds=settings.auth.login_window))
-            user = check_credentials(session, username, password)
+            user = check_credentials(session, username, password,
+                                     passwords=passwords_for(settings.auth))
         except TooManyAttempts as exc:
             refused, user = exc, None
         if refused is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth.roles import Role
 from lienthong.audit import AuditEvent
-from tests.gateway.conftest import PASSWORD
+from tests.gateway.conftest import CHEAP_HASHING, PASSWORD
 
 
 def _login_form(name: str, password: str = PASSWORD) -> dict[str, str]:
@@ -216,7 +216,8 @@ def test_hostile_user_names_are_refused_counted_and_audited_on_every_database(
     from lienthong.settings import load_settings
 
     assert isinstance(tmp_path, Path)
-    app = create_app(load_settings(data_dir=tmp_path / "d", database_url=database_url))
+    app = create_app(load_settings(data_dir=tmp_path / "d", database_url=database_url,
+                                   auth=CHEAP_HASHING))
     try:
         with TestClient(app) as client:
             for name in ("admin\x00", "a\x1b[31mred", "' OR 1=1 --", "x" * 500):

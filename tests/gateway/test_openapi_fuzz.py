@@ -18,10 +18,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
 from gateway.app import create_app
+from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role
 from gateway.auth.users import create_user
 from lienthong.migrate import upgrade
 from lienthong.settings import load_settings
+from tests.gateway.conftest import CHEAP_HASHING
 
 PASSWORD = "fuzzing admin password"
 
@@ -30,12 +32,14 @@ def _fuzz_app() -> FastAPI:
     # Built at import: schemathesis parametrises from a schema object, and its fixture-based
     # loader does not work with the pytest version we run.
     data = Path(tempfile.mkdtemp(prefix="lienthong-fuzz-")) / "data"
-    app_settings = load_settings(data_dir=data, storage={"min_free_bytes": 0})
+    app_settings = load_settings(data_dir=data, storage={"min_free_bytes": 0},
+                                 auth=CHEAP_HASHING)
     upgrade(app_settings.effective_database_url)
     app_settings.objects_dir.mkdir(parents=True)
     app = create_app(app_settings)
     with app.state.write_sessions.begin() as session:
-        create_user(session, "fuzz-admin", Role.ADMIN, PASSWORD, min_length=12)
+        create_user(session, "fuzz-admin", Role.ADMIN, PASSWORD,
+                    passwords=passwords_for(app_settings.auth), min_length=12)
     return app
 
 
