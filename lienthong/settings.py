@@ -70,6 +70,37 @@ class StorageSettings(BaseModel):
     )
 
 
+class OidcSettings(BaseModel):
+    """Login through the hospital's OpenID Connect identity provider (code flow with PKCE).
+
+    Users still need a local account (``lienthong users add NAME --role R --no-password``): the
+    identity provider proves who they are, the local account says what they may do.
+    """
+
+    enabled: bool = Field(False, description="Offer login through the identity provider.")
+    issuer: str = Field("", description="The provider's issuer URL (discovery is read from "
+                        "<issuer>/.well-known/openid-configuration).")
+    client_id: str = Field("", description="Our client id at the provider.")
+    client_secret: str | None = Field(
+        None, repr=False, description="Client secret (client_secret_post); none = public client."
+    )
+    redirect_uri: str = Field(
+        "", description="Our callback as registered, e.g. https://pacs.example/api/auth/oidc/callback."
+    )
+    scopes: str = Field("openid profile", description="Scopes requested.")
+    username_claim: str = Field(
+        "preferred_username", description="ID token claim matched to the local user name."
+    )
+
+    @field_validator("issuer", "redirect_uri")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        # Plain http only to this machine (a stand-in provider in tests, a local proxy).
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("OIDC URLs must use https (http only for 127.0.0.1/localhost)")
+        return value
+
+
 class AuthSettings(BaseModel):
     """Users, tokens, browser sessions and login throttling of the HTTP gateway."""
 
@@ -94,6 +125,11 @@ class AuthSettings(BaseModel):
     )
     login_window: int = Field(900, ge=60, description="Throttling window in seconds.")
     min_password_length: int = Field(12, ge=8, le=128, description="Shortest accepted password.")
+    password_hash_memory_kib: int = Field(
+        65536, ge=19456, le=4 * 1024 * 1024, description="argon2id memory cost in KiB."
+    )
+    password_hash_time_cost: int = Field(3, ge=2, le=20, description="argon2id passes.")
+    oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
     secure_cookies: bool = Field(
         False,
         description="Always mark cookies Secure (set behind a TLS-terminating proxy); they are "
