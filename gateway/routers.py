@@ -14,9 +14,10 @@ from gateway.auth.policy import enforce_policy
 
 def routers() -> list[APIRouter]:
     from gateway.admin import users as admin_users
+    from gateway.api import orders
     from gateway.auth import routes as auth_routes
 
-    return [operations.router, auth_routes.router, admin_users.router]
+    return [operations.router, auth_routes.router, admin_users.router, orders.router]
 
 
 def include_routers(app: FastAPI) -> None:
