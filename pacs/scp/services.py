@@ -11,12 +11,14 @@ from pynetdicom import evt
 
 from pacs.archive import Archive
 from pacs.scp import find, retrieve
+from pacs.scp.audit import DicomAudit
 
 
 def service_handlers(archive: Archive) -> list[tuple[Any, ...]]:
+    auditor = DicomAudit(archive)
     return [
         (evt.EVT_SOP_EXTENDED, find.handle_sop_extended),
-        (evt.EVT_C_FIND, find.handle_find, [archive]),
-        (evt.EVT_C_GET, retrieve.handle_get, [archive]),
-        (evt.EVT_C_MOVE, retrieve.handle_move, [archive]),
+        (evt.EVT_C_FIND, find.handle_find, [archive, auditor]),
+        (evt.EVT_C_GET, retrieve.handle_get, [archive, auditor]),
+        (evt.EVT_C_MOVE, retrieve.handle_move, [archive, auditor]),
     ]

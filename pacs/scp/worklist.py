@@ -13,9 +13,11 @@ from typing import Any, cast
 from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 
+from lienthong import audit
 from pacs.archive import Archive
 from pacs.errors import PacsError
 from pacs.orders.worklist import SPS, find_worklist
+from pacs.scp.audit import DicomAudit
 from pacs.scp.identifiers import (
     decode_identifier,
     element_text,
@@ -54,8 +56,11 @@ def _step_item(request: Dataset | None, values: dict[str, Any]) -> tuple[Dataset
     return item, missing
 
 
-def handle_worklist_find(event: Event, archive: Archive) -> Iterator[FindResult]:
+def handle_worklist_find(
+    event: Event, archive: Archive, auditor: DicomAudit
+) -> Iterator[FindResult]:
     calling = event.assoc.requestor.ae_title.strip()
+    filters: dict[str, str] = {}
     try:
         identifier = decode_identifier(cast(Dataset, event.identifier))
         filters, _ = filters_from(identifier)
@@ -71,6 +76,8 @@ def handle_worklist_find(event: Event, archive: Archive) -> Iterator[FindResult]
                 fuzzy=archive.settings.query.fuzzy_person_names,
                 max_results=archive.settings.query.max_results,
             )
+        auditor.record(event, "C-FIND WORKLIST", audit.Outcome.SUCCESS, filters,
+                       detail=f"{len(entries)} entr(ies)")
     except PacsError as exc:
         log_failure("worklist C-FIND", calling, exc)
         yield failure(exc.dimse_status, exc.reason), None

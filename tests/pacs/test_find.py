@@ -296,3 +296,19 @@ def test_combined_date_time_range_by_extended_negotiation(scp: RunningScp) -> No
     # Separately: any day in the range, between 10:00 and 12:00.
     separate = _pynetdicom_find(scp.port, identifier, b"\x00\x00")
     assert sorted(ds.PatientID for s, ds in separate if s == 0xFF00) == ["BN0002", "BN0002"]
+
+
+def test_every_find_is_audited(scp: RunningScp) -> None:
+    from sqlalchemy import select
+
+    from lienthong.audit import AuditEvent, verify_chain
+
+    findscu(scp.port, ["QueryRetrieveLevel=STUDY", "PatientID=BN0003", "StudyDate"])
+    findscu(scp.port, ["QueryRetrieveLevel=STUDY", "StudyDate=bad"])
+    with scp.archive.sessions() as session:
+        rows = list(session.scalars(select(AuditEvent).where(AuditEvent.actor == "FINDSCU")))
+        assert verify_chain(session).ok
+    ok = [r for r in rows if r.patient_id == "BN0003" and r.action == "C-FIND STUDY"]
+    assert ok and ok[-1].outcome == "success" and ok[-1].actor_kind == "dicom_ae"
+    assert "1 match" in ok[-1].detail
+    assert any(r.outcome == "failure" and "StudyDate" in r.detail for r in rows)
