@@ -86,6 +86,17 @@ class QuerySettings(BaseModel):
     )
 
 
+class CommitmentSettings(BaseModel):
+    """Storage commitment (N-ACTION / N-EVENT-REPORT)."""
+
+    retry_interval: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds between attempts to deliver a pending commitment report.",
+    )
+
+
 class AuthSettings(BaseModel):
     """Users, tokens, browser sessions and login throttling of the HTTP gateway."""
 
@@ -140,6 +151,9 @@ class Settings(BaseSettings):
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
+    commitment: CommitmentSettings = Field(
+        default_factory=CommitmentSettings  # type: ignore[arg-type]
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
 
     @classmethod

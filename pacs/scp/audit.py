@@ -12,8 +12,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienthong import audit
-from lienthong.db import make_sessionmaker, writer_engine
-from pacs.archive import Archive
 from pacs.errors import PacsError
 
 log = logging.getLogger(__name__)
@@ -29,9 +27,10 @@ class AuditUnavailable(PacsError):
 class DicomAudit:
     """Writes audit rows for DIMSE requests in their own committed transactions."""
 
-    def __init__(self, archive: Archive) -> None:
-        # On SQLite the chain head must be locked at BEGIN (see lienthong.audit).
-        self._sessions: sessionmaker[Session] = make_sessionmaker(writer_engine(archive.engine))
+    def __init__(self, writer_sessions: sessionmaker[Session]) -> None:
+        # On SQLite the chain head must be locked at BEGIN (see lienthong.audit), so these
+        # sessions come from writer_engine.
+        self._sessions = writer_sessions
 
     def record(
         self,
