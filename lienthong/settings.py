@@ -137,6 +137,17 @@ class AuthSettings(BaseModel):
     )
 
 
+class CommitmentSettings(BaseModel):
+    """Storage commitment (N-ACTION / N-EVENT-REPORT)."""
+
+    retry_interval: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds between attempts to deliver a pending commitment report.",
+    )
+
+
 class QuerySettings(BaseModel):
     """Query/Retrieve (C-FIND, C-MOVE, C-GET) and the Modality Worklist."""
 
@@ -177,6 +188,9 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
+    commitment: CommitmentSettings = Field(
+        default_factory=CommitmentSettings  # type: ignore[arg-type]
+    )
 
     @classmethod
     def settings_customise_sources(

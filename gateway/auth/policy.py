@@ -59,7 +59,7 @@ RULES: tuple[Rule, ...] = (
          frozenset({Scope.STOW})),
     Rule("/wado", READ, CLINICAL_READERS, frozenset({Scope.DICOMWEB})),
     # HIS orders: the HIS posts with its API key; staff can read them.
-    Rule("/api/orders", frozenset({"POST"}), scopes=frozenset({Scope.ORDERS})),
+    Rule("/api/orders", frozenset({"POST", "PATCH"}), scopes=frozenset({Scope.ORDERS})),
     Rule("/api/orders", READ, frozenset({Role.RADIOLOGIST, Role.REFERRING_DOCTOR, Role.IT}),
          frozenset({Scope.ORDERS})),
     # Insurance claims.

@@ -137,6 +137,7 @@ class DicomServer:
 
     def stop(self, grace: float = 0.0) -> None:
         """Stop accepting; let open associations finish for up to `grace` seconds."""
+        services.stop_services(self.archive)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
