@@ -76,3 +76,22 @@ def snapshot(data_dir: Path, url: str | None = None) -> Snapshot:
         objects=objects,
         temporary=temporary,
     )
+
+
+def register_peers(data_dir: Path, titles: list[str]) -> None:
+    """Register calling AE titles in one go (what `lienthong ae add` does, without a process
+    per title)."""
+    from lienthong.db import writer_engine
+    from lienthong.migrate import upgrade
+    from pacs.peers import add_peer
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url(data_dir)
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(writer_engine(engine)).begin() as session:
+            for title in titles:
+                add_peer(session, title, "127.0.0.1", 104)
+    finally:
+        engine.dispose()
