@@ -37,7 +37,7 @@ class LienthongServer:
 
     def __init__(self, data_dir: Path, *, workers: int = 2, env: dict[str, str] | None = None,
                  calling_ae: str = "TESTSCU", called_ae: str = "LIENTHONG",
-                 global_args: tuple[str, ...] = ()) -> None:
+                 global_args: tuple[str, ...] = (), log_path: Path | None = None) -> None:
         self.data_dir = data_dir
         self.called_ae = called_ae
         self.global_args = global_args
@@ -52,7 +52,7 @@ class LienthongServer:
         }
         self.calling_ae = calling_ae
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self.log_path = log_path or data_dir.parent / f"{data_dir.name}-server.log"
 
     def start(self, timeout: float = 60.0) -> LienthongServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
