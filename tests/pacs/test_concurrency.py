@@ -15,7 +15,7 @@ from tests.support.synthetic import SyntheticStudy, make_study, sop_instance_uid
 
 MODALITIES = 8
 SERIES = 2
-PER_SERIES = 20
+PER_SERIES = 12
 
 
 def test_eight_modalities_at_once(tmp_path: Path) -> None:
