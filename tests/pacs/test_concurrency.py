@@ -83,6 +83,8 @@ def test_eight_modalities_at_once(tmp_path: Path) -> None:
             entry = listed[study.study_instance_uid]
             assert (entry["series"], entry["instances"]) == (SERIES, SERIES * PER_SERIES)
             assert entry["patient_id"] == study.patient_id and entry["modalities"] == "CT"
+        log = server.read_log()
+        assert "Nghiệm" not in log and "Nghi\\u1ec7m" not in log  # no patient names in logs
     finally:
         stop.set()
         assert server.stop() == 0

@@ -314,6 +314,8 @@ def assert_nothing_new(before: Snapshot, after: Snapshot) -> None:
 def test_malformed_row(row: Row, server: LienthongServer, shared_dicom: Path, work: Path) -> None:
     data_dir = server.data_dir
     before = snapshot(data_dir)
+    logged = server.read_log().count(f"refused with 0x{row.status:04X}")
+    quarantine_logged = server.read_log().count("quarantined a re-sent instance")
     sent = send(row, server, shared_dicom, work)
     after = snapshot(data_dir)
 
@@ -324,6 +326,8 @@ def test_malformed_row(row: Row, server: LienthongServer, shared_dicom: Path, wo
 
     if row.expect is Expect.REFUSED:
         assert_nothing_new(before, after)
+        # ...and one log line naming the status and the reason.
+        assert server.read_log().count(f"refused with 0x{row.status:04X}") == logged + 1
     elif row.expect is Expect.DUPLICATE:
         assert uid in before.instances
         assert_nothing_new(before, after)
@@ -337,6 +341,7 @@ def test_malformed_row(row: Row, server: LienthongServer, shared_dicom: Path, wo
         quarantined = object_path(data_dir, new[0][1])
         check_part10(quarantined, transfer_syntax=sent.transfer_syntax, sop_instance_uid=uid)
         assert dataset_digest(quarantined) == new[0][2]
+        assert server.read_log().count("quarantined a re-sent instance") == quarantine_logged + 1
     else:
         assert uid not in before.instances
         row_after = after.instances[uid]
