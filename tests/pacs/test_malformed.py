@@ -408,3 +408,30 @@ def test_sop_instance_uid_differing_from_the_request_is_refused(
     status = _refused_without_trace(server, encode(ds, ts), sop_class=CT_IMAGE,
                                     sop_instance=generate_uid(UID_ROOT), transfer_syntax=ts)
     assert status == DOES_NOT_MATCH
+
+
+def nested_content(levels: int) -> bytes:
+    """(0040,A730) Content Sequence nested `levels` deep, undefined lengths, Explicit VR LE."""
+    content = b"\x40\x00\x60\xa1UT\x00\x00" + (4).to_bytes(4, "little") + b"deep"
+    for _ in range(levels):
+        item = (b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + content
+                + b"\xfe\xff\x0d\xe0\x00\x00\x00\x00")
+        content = (b"\x40\x00\x30\xa7SQ\x00\x00\xff\xff\xff\xff" + item
+                   + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+    return content
+
+
+def test_hostile_nesting_is_refused_and_the_server_stays_up(server: LienthongServer) -> None:
+    # 300 levels made pydicom 3.0.2 raise RecursionError; the SCP must answer, not crash.
+    sop_instance = generate_uid(UID_ROOT)
+    basic_text_sr = "1.2.840.10008.5.1.4.1.1.88.11"
+    wire = encode(identity(basic_text_sr, sop_instance), EXPLICIT_LE) + nested_content(300)
+    status = _refused_without_trace(server, wire, sop_class=basic_text_sr,
+                                    sop_instance=sop_instance, transfer_syntax=EXPLICIT_LE)
+    assert status == CANNOT_UNDERSTAND
+    # A modest depth (a real SR content tree) is fine.
+    sop_instance = generate_uid(UID_ROOT)
+    wire = encode(identity(basic_text_sr, sop_instance), EXPLICIT_LE) + nested_content(8)
+    assert send_encoded(server.dicom_port, wire, sop_class=basic_text_sr,
+                        sop_instance=sop_instance, transfer_syntax=EXPLICIT_LE) == SUCCESS
+    assert sop_instance in snapshot(server.data_dir).instances
