@@ -6,6 +6,7 @@ disk so that the files, not the database, are what fills up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -29,13 +30,11 @@ FILLER_BYTES = 2 * 1024 * 1024
 LIMITS = {"bytes": f"size={VOLUME}", "inodes": f"size={VOLUME},nr_inodes=80"}
 
 
-@pytest.fixture(params=sorted(LIMITS))
-def small_volume(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "volume"
+@contextlib.contextmanager
+def mounted(mount_point: Path, options: str) -> Iterator[Path]:
     mount_point.mkdir()
-    options = LIMITS[request.param] + ",mode=0755"
     result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+        ["mount", "-t", "tmpfs", "-o", options + ",mode=0755", "tmpfs", str(mount_point)],
         capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
@@ -44,6 +43,12 @@ def small_volume(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pat
         yield mount_point
     finally:
         subprocess.run(["umount", str(mount_point)], check=True, capture_output=True)
+
+
+@pytest.fixture(params=sorted(LIMITS))
+def small_volume(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    with mounted(tmp_path / "volume", LIMITS[request.param]) as mount_point:
+        yield mount_point
 
 
 def is_out_of_resources(response: str) -> bool:
@@ -111,3 +116,32 @@ def test_disk_full_refuses_with_a700_and_recovers(small_volume: Path, tmp_path: 
         assert snap.objects == snap.indexed_keys and snap.temporary == []
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.slow
+def test_read_only_volume_refuses_with_a700_and_recovers(tmp_path: Path) -> None:
+    env = {"LIENTHONG_DATABASE_URL": f"sqlite:///{tmp_path / 'index.sqlite3'}"}
+    study = make_study(tmp_path / "gen", patient_id="RDONLY", per_series=4)
+    with mounted(tmp_path / "volume", f"size={VOLUME}") as volume:
+        data_dir = volume / "data"
+        lienthong(data_dir, "ae", "add", "TESTSCU", "--host", "127.0.0.1", "--port", "104",
+                  env=env)
+        server = LienthongServer(data_dir, env=env, log_path=tmp_path / "server.log").start()
+        try:
+            assert storescu(server.dicom_port, [study.files[0]]).stderr.count("(Success)") == 1
+            # The volume turns read-only under the running server (a failing disk, a
+            # remount by the OS after I/O errors): writes fail with EROFS.
+            subprocess.run(["mount", "-o", "remount,ro", str(volume)], check=True)
+            try:
+                result = storescu(server.dicom_port, list(study.files[1:3]))
+                responses = store_responses(result.stderr)
+                assert len(responses) == 2 and all(is_out_of_resources(r) for _, r in responses)
+                snap = snapshot(data_dir, env["LIENTHONG_DATABASE_URL"])
+                assert set(snap.instances) == {sop_instance_uid(study.files[0])}
+                assert snap.objects == snap.indexed_keys and snap.temporary == []
+            finally:
+                subprocess.run(["mount", "-o", "remount,rw", str(volume)], check=True)
+            again = storescu(server.dicom_port, list(study.files[1:]))
+            assert [r for _, r in store_responses(again.stderr)] == ["Success"] * 3
+        finally:
+            assert server.stop() == 0
