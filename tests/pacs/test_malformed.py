@@ -435,3 +435,17 @@ def test_hostile_nesting_is_refused_and_the_server_stays_up(server: LienthongSer
     assert send_encoded(server.dicom_port, wire, sop_class=basic_text_sr,
                         sop_instance=sop_instance, transfer_syntax=EXPLICIT_LE) == SUCCESS
     assert sop_instance in snapshot(server.data_dir).instances
+
+
+def test_pixel_dimensions_larger_than_the_pixel_data_are_refused(
+    server: LienthongServer, shared_dicom: Path
+) -> None:
+    # Rows x Columns x Frames x Bits far beyond the Pixel Data sent (and beyond 32 bits):
+    # a viewer decoding this would over-read; the archive refuses it at the door.
+    ds = pydicom.dcmread(shared_dicom / "series/ct_head_ge_tilt/07.dcm")
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    ds.Rows = ds.Columns = 65535
+    ds.NumberOfFrames = 2**31 - 1
+    status = _refused_without_trace(server, encode(ds, ts), sop_class=CT_IMAGE,
+                                    sop_instance=ds.SOPInstanceUID, transfer_syntax=ts)
+    assert status == CANNOT_UNDERSTAND
