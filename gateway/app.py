@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from gateway.auth.secrets import load_secret_key
 from gateway.errors import install_error_handlers
+from gateway.headers import security_headers
 from gateway.metrics import metrics_middleware
 from gateway.routers import include_routers
 from lienthong.db import make_engine, make_sessionmaker, writer_engine
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.audit_sessions = app.state.write_sessions
     app.state.secret_key = load_secret_key(settings)
     install_error_handlers(app)
+    app.middleware("http")(security_headers)
     app.middleware("http")(metrics_middleware)
     include_routers(app)
 
