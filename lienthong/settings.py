@@ -70,31 +70,35 @@ class StorageSettings(BaseModel):
     )
 
 
-class QuerySettings(BaseModel):
-    """Query/Retrieve (C-FIND, C-MOVE, C-GET) and the Modality Worklist."""
+class OidcSettings(BaseModel):
+    """Login through the hospital's OpenID Connect identity provider (code flow with PKCE).
 
-    max_results: int = Field(
-        1000,
-        ge=1,
-        le=65535,
-        description="Most matches one C-FIND may return; more is refused with 0xA700.",
+    Users still need a local account (``lienthong users add NAME --role R --no-password``): the
+    identity provider proves who they are, the local account says what they may do.
+    """
+
+    enabled: bool = Field(False, description="Offer login through the identity provider.")
+    issuer: str = Field("", description="The provider's issuer URL (discovery is read from "
+                        "<issuer>/.well-known/openid-configuration).")
+    client_id: str = Field("", description="Our client id at the provider.")
+    client_secret: str | None = Field(
+        None, repr=False, description="Client secret (client_secret_post); none = public client."
     )
-    fuzzy_person_names: bool = Field(
-        False,
-        description="Match person names without case and Vietnamese diacritics for every "
-        "C-FIND, also for SCUs that cannot ask for it by extended negotiation.",
+    redirect_uri: str = Field(
+        "", description="Our callback as registered, e.g. https://pacs.example/api/auth/oidc/callback."
+    )
+    scopes: str = Field("openid profile", description="Scopes requested.")
+    username_claim: str = Field(
+        "preferred_username", description="ID token claim matched to the local user name."
     )
 
-
-class CommitmentSettings(BaseModel):
-    """Storage commitment (N-ACTION / N-EVENT-REPORT)."""
-
-    retry_interval: float = Field(
-        30.0,
-        gt=0,
-        le=3600,
-        description="Seconds between attempts to deliver a pending commitment report.",
-    )
+    @field_validator("issuer", "redirect_uri")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        # Plain http only to this machine (a stand-in provider in tests, a local proxy).
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("OIDC URLs must use https (http only for 127.0.0.1/localhost)")
+        return value
 
 
 class AuthSettings(BaseModel):
@@ -121,10 +125,42 @@ class AuthSettings(BaseModel):
     )
     login_window: int = Field(900, ge=60, description="Throttling window in seconds.")
     min_password_length: int = Field(12, ge=8, le=128, description="Shortest accepted password.")
+    password_hash_memory_kib: int = Field(
+        65536, ge=19456, le=4 * 1024 * 1024, description="argon2id memory cost in KiB."
+    )
+    password_hash_time_cost: int = Field(3, ge=2, le=20, description="argon2id passes.")
+    oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
     secure_cookies: bool = Field(
         False,
         description="Always mark cookies Secure (set behind a TLS-terminating proxy); they are "
         "Secure anyway when the request came over https.",
+    )
+
+
+class CommitmentSettings(BaseModel):
+    """Storage commitment (N-ACTION / N-EVENT-REPORT)."""
+
+    retry_interval: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds between attempts to deliver a pending commitment report.",
+    )
+
+
+class QuerySettings(BaseModel):
+    """Query/Retrieve (C-FIND, C-MOVE, C-GET) and the Modality Worklist."""
+
+    max_results: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Most matches one C-FIND may return; more is refused with 0xA700.",
+    )
+    fuzzy_person_names: bool = Field(
+        False,
+        description="Match person names without case and Vietnamese diacritics for every "
+        "C-FIND, also for SCUs that cannot ask for it by extended negotiation.",
     )
 
 
@@ -150,11 +186,11 @@ class Settings(BaseSettings):
     )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
     commitment: CommitmentSettings = Field(
         default_factory=CommitmentSettings  # type: ignore[arg-type]
     )
-    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(
