@@ -1,7 +1,7 @@
 """The HTTP application: ``create_app(settings)`` wires routers and shared state.
 
-Only the health check exists so far; DICOMweb, the REST API, authentication and audit are added
-as routers here.
+The health check and the DICOMweb gateway (``gateway.dicomweb``, under /dicomweb); the REST
+API, authentication and audit are added as routers here.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from gateway import dicomweb
 from lienthong.db import make_engine
 from lienthong.settings import Settings
+from pacs.archive import open_archive
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -22,6 +24,12 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.effective_database_url)
     app.state.settings = settings
     app.state.engine = engine
+    # The archive (store + index + group committer) that STOW-RS ingests through, exactly as
+    # the DICOM workers' C-STORE does; WADO-RS and QIDO-RS read through its sessions.
+    archive = open_archive(settings)
+    app.state.archive = archive
+    app.include_router(dicomweb.router())
+    dicomweb.install_errors(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
@@ -51,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.on_event("shutdown")
     def _dispose() -> None:
+        archive.close()
         engine.dispose()
 
     return app
