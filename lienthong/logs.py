@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 
 def configure_logging(level: str) -> None:
@@ -11,5 +12,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s",
         force=True,
     )
+    # pydicom's value warnings quote the offending value, which may be a patient's name: they
+    # stay out of the logs (the archive stores such datasets as received; see ingest).
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom\.")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
     # pynetdicom logs every PDU at INFO; keep its association summaries only.
     logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, logging.getLogger().level))

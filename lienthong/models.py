@@ -7,6 +7,8 @@ import importlib
 MODEL_MODULES = (
     "pacs.index.models",
     "pacs.peers",
+    "lienthong.audit",
+    "gateway.auth.models",
 )
 
 

@@ -1,9 +1,10 @@
 """Start-up recovery after an unclean stop.
 
-The write order (file durable, then index commit, then Success) means a crash can leave only
-two kinds of debris: temporary files (swept) and complete files whose index commit never
-happened. The latter were never acknowledged, but they are valid instances, so they are indexed
-now through the same path as a C-STORE rather than thrown away.
+The write order (file written and renamed, batch fsync, index commit, then Success) means a
+crash can leave only two kinds of debris: temporary files (swept) and files whose index commit
+never happened. Those were never acknowledged; the complete ones are valid instances, so they
+are indexed now through the same path as a C-STORE, and the ones cut short before their fsync
+fail the strict check and are removed.
 """
 
 from __future__ import annotations
@@ -58,9 +59,17 @@ def recover_orphans(archive: Archive, before: float) -> int:
         if key in known:
             continue
         try:
-            outcome = archive.committer.index(prepare_stored_file(archive, key))
+            prepared = prepare_stored_file(archive, key)
         except (PacsError, ValueError, OSError) as exc:
-            log.error("orphan file %s could not be indexed: %s", key, exc)
+            # Never acknowledged, and incomplete (a write cut short by the crash before its
+            # group fsync): nothing to keep.
+            log.error("removing unindexed, unreadable file %s: %s", key, exc)
+            archive.store.delete(key)
+            continue
+        try:
+            outcome = archive.committer.index(prepared)
+        except PacsError as exc:
+            log.error("orphan file %s could not be indexed: %s", key, exc.reason)
             continue
         recovered += 1
         log.warning("indexed orphan file %s left by an interrupted store (%s)", key, outcome.value)

@@ -7,13 +7,9 @@ from fastapi import APIRouter
 from gateway.dicomweb import rendered, stow, wado, wado_uri
 from gateway.dicomweb.common import PREFIX, install_errors
 
-__all__ = ["PREFIX", "install_errors", "router"]
+__all__ = ["PREFIX", "install_errors", "routers"]
 
 
-def router() -> APIRouter:
-    """Every DICOMweb route, under /dicomweb."""
-    combined = APIRouter(prefix=PREFIX)
-    # Order matters where paths overlap: /studies/{study}/metadata before /studies/{study}/...
-    for module in (rendered, wado, stow, wado_uri):
-        combined.include_router(module.router)
-    return combined
+def routers() -> list[APIRouter]:
+    """Every DICOMweb router, each already under /dicomweb."""
+    return [rendered.router, wado.router, stow.router, wado_uri.router]

@@ -17,6 +17,7 @@ from gateway.dicomweb.multipart import MultipartError, PartTooLarge
 from gateway.dicomweb.render import RenderParameterError
 from gateway.dicomweb.resources import InvalidUID, ResourceNotFound
 from gateway.dicomweb.transcode import TranscodeError
+from gateway.errors import problem
 from pacs.archive import Archive
 
 PREFIX = "/dicomweb"
@@ -73,10 +74,10 @@ _STATUS: list[tuple[type[Exception], int]] = [
 
 
 def install_errors(app: FastAPI) -> None:
-    """Map this package's exceptions to HTTP statuses with a JSON body (no HTML, no echo)."""
+    """Map this package's exceptions to HTTP statuses, as problem+json (``gateway.errors``)."""
     for exc_type, status in _STATUS:
 
         def handler(_request: Request, exc: Exception, status: int = status) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=status, headers=PRIVATE_HEADERS)
+            return problem(status, str(exc), PRIVATE_HEADERS)
 
         app.add_exception_handler(exc_type, handler)

@@ -102,7 +102,7 @@ def instance_syntaxes(accept: str | None) -> list[str]:
         ):
             choices.append(r.transfer_syntax or ExplicitVRLittleEndian)
     if not choices:
-        raise NotAcceptable("Accept does not allow multipart/related; type=\"application/dicom\"")
+        raise NotAcceptable('Accept does not allow multipart/related; type="application/dicom"')
     return choices
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
-from gateway.dicomweb.common import PRIVATE_HEADERS, ArchiveDep
+from gateway.dicomweb.access import StudyAccess
+from gateway.dicomweb.common import PREFIX, PRIVATE_HEADERS, ArchiveDep
 from gateway.dicomweb.frames import NoPixelData, parse_frame_list, read_instance
 from gateway.dicomweb.media import rendered_type
 from gateway.dicomweb.multipart import OutPart, content_type_header, new_boundary, write_parts
@@ -19,7 +20,7 @@ from gateway.dicomweb.render import THUMBNAIL_SIZE, RenderParams, parse_params, 
 from gateway.dicomweb.resources import StoredInstance, check_uid, stored_instances
 from pacs.archive import Archive
 
-router = APIRouter(tags=["WADO-RS rendered"])
+router = APIRouter(prefix=PREFIX, tags=["WADO-RS rendered"])
 
 AcceptHeader = Header(None, alias="Accept")
 WindowQuery = Query(None, description="center,width[,LINEAR|LINEAR_EXACT|SIGMOID]")
@@ -77,6 +78,7 @@ def _imaged(items: list[StoredInstance]) -> list[StoredInstance]:
 @router.get("/studies/{study}/rendered", summary="Study rendered: one image per instance")
 def study_rendered(
     study: str,
+    _access: StudyAccess,
     archive: ArchiveDep,
     accept: str | None = AcceptHeader,
     window: str | None = WindowQuery,
@@ -91,6 +93,7 @@ def study_rendered(
 @router.get("/studies/{study}/series/{series}/rendered", summary="Series rendered")
 def series_rendered(
     study: str,
+    _access: StudyAccess,
     series: str,
     archive: ArchiveDep,
     accept: str | None = AcceptHeader,
@@ -109,6 +112,7 @@ def series_rendered(
 )
 def instance_rendered(
     study: str,
+    _access: StudyAccess,
     series: str,
     instance: str,
     archive: ArchiveDep,
@@ -128,6 +132,7 @@ def instance_rendered(
 )
 def frames_rendered(
     study: str,
+    _access: StudyAccess,
     series: str,
     instance: str,
     frames: str,
@@ -157,6 +162,7 @@ def _thumbnail(
 @router.get("/studies/{study}/thumbnail", summary="Study thumbnail")
 def study_thumbnail(
     study: str,
+    _access: StudyAccess,
     archive: ArchiveDep,
     accept: str | None = AcceptHeader,
     viewport: str | None = ViewportQuery,
@@ -169,6 +175,7 @@ def study_thumbnail(
 @router.get("/studies/{study}/series/{series}/thumbnail", summary="Series thumbnail")
 def series_thumbnail(
     study: str,
+    _access: StudyAccess,
     series: str,
     archive: ArchiveDep,
     accept: str | None = AcceptHeader,
@@ -185,6 +192,7 @@ def series_thumbnail(
 )
 def instance_thumbnail(
     study: str,
+    _access: StudyAccess,
     series: str,
     instance: str,
     archive: ArchiveDep,
@@ -202,6 +210,7 @@ def instance_thumbnail(
 )
 def frames_thumbnail(
     study: str,
+    _access: StudyAccess,
     series: str,
     instance: str,
     frames: str,

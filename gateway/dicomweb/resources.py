@@ -64,9 +64,7 @@ def study_ref(session: Session, study_uid: str) -> StudyRef:
     return StudyRef(row[0], row[1], row[2])
 
 
-def _conditions(
-    study: str, series: str | None, instance: str | None
-) -> list[ColumnElement[bool]]:
+def _conditions(study: str, series: str | None, instance: str | None) -> list[ColumnElement[bool]]:
     conditions = [Study.study_instance_uid == study]
     if series is not None:
         conditions.append(Series.series_instance_uid == series)

@@ -20,7 +20,9 @@ from pydicom import dcmread
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from starlette.concurrency import run_in_threadpool
 
-from gateway.dicomweb.common import PRIVATE_HEADERS, ArchiveDep, BaseUrlDep
+from gateway.deps import current_principal
+from gateway.dicomweb.access import record_access
+from gateway.dicomweb.common import PREFIX, PRIVATE_HEADERS, ArchiveDep, BaseUrlDep
 from gateway.dicomweb.dicomjson import dumps, instance_url
 from gateway.dicomweb.media import DICOM, DICOM_JSON, UnsupportedMediaType
 from gateway.dicomweb.multipart import (
@@ -32,12 +34,13 @@ from gateway.dicomweb.multipart import (
     read_parts,
 )
 from gateway.dicomweb.resources import check_uid
+from lienthong import audit
 from pacs.archive import Archive
 from pacs.errors import DatasetMismatch, PacsError, UndecodableDataset
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["STOW-RS"])
+router = APIRouter(prefix=PREFIX, tags=["STOW-RS"])
 
 # PS3.18 Table 10.5.3-2 failure reasons (the PS3.4 C-STORE statuses they come from).
 CANNOT_UNDERSTAND = 0xC000
@@ -50,6 +53,7 @@ class PartResult:
     sop_instance_uid: str
     study_instance_uid: str = ""
     series_instance_uid: str = ""
+    patient_id: str = ""
     failure_reason: int | None = None
 
 
@@ -76,16 +80,21 @@ def _identify(body: bytes) -> tuple[str, str, str, int]:
     return ts, sop_class, sop_instance, fp.tell()
 
 
-def _study_and_series(body: bytes) -> tuple[str, str]:
+def _identity(body: bytes) -> tuple[str, str, str]:
+    """(Study Instance UID, Series Instance UID, Patient ID) of a Part 10 file."""
     try:
         ds = dcmread(
             io.BytesIO(body),
             stop_before_pixels=True,
-            specific_tags=["StudyInstanceUID", "SeriesInstanceUID"],
+            specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "PatientID"],
         )
     except Exception as exc:  # any parse failure: the instance cannot be understood
         raise UndecodableDataset(f"dataset does not parse: {type(exc).__name__}") from exc
-    return str(ds.get("StudyInstanceUID") or ""), str(ds.get("SeriesInstanceUID") or "")
+    return (
+        str(ds.get("StudyInstanceUID") or ""),
+        str(ds.get("SeriesInstanceUID") or ""),
+        str(ds.get("PatientID") or ""),
+    )
 
 
 def store_part(archive: Archive, part: InPart, study: str | None) -> PartResult:
@@ -95,7 +104,7 @@ def store_part(archive: Archive, part: InPart, study: str | None) -> PartResult:
         if part.content_type not in (DICOM, ""):
             raise UndecodableDataset("body part is not application/dicom")
         ts, sop_class, sop_instance, offset = _identify(part.body)
-        in_study, in_series = _study_and_series(part.body)
+        in_study, in_series, patient_id = _identity(part.body)
         if study is not None and in_study != study:
             raise DatasetMismatch("instance does not belong to the study in the URL")
         archive.ingest(
@@ -104,7 +113,7 @@ def store_part(archive: Archive, part: InPart, study: str | None) -> PartResult:
             sop_class_uid=sop_class,
             sop_instance_uid=sop_instance,
         )
-        return PartResult(sop_class, sop_instance, in_study, in_series)
+        return PartResult(sop_class, sop_instance, in_study, in_series, patient_id)
     except PacsError as exc:
         log.warning("STOW-RS instance refused with 0x%04X: %s", failure_reason(exc), exc.reason)
         return PartResult(sop_class, sop_instance, failure_reason=failure_reason(exc))
@@ -184,6 +193,35 @@ def http_status(results: list[PartResult]) -> int:
     return 409 if failures == len(results) else 202
 
 
+def _audit(request: Request, results: list[PartResult]) -> None:
+    """One audit row per study that received instances, one for the refused ones."""
+    principal = current_principal(request)
+    stored: dict[tuple[str, str], int] = {}
+    for r in results:
+        if r.failure_reason is None:
+            key = (r.study_instance_uid, r.patient_id)
+            stored[key] = stored.get(key, 0) + 1
+    for (study, patient), count in stored.items():
+        record_access(
+            request,
+            principal,
+            audit.Outcome.SUCCESS,
+            study_instance_uid=study,
+            patient_id=patient,
+            detail=f"STOW-RS stored {count} instance(s)",
+        )
+    failed = sum(1 for r in results if r.failure_reason is not None)
+    if failed:
+        record_access(
+            request,
+            principal,
+            audit.Outcome.FAILURE,
+            study_instance_uid=None,
+            patient_id=None,
+            detail=f"STOW-RS refused {failed} instance(s)",
+        )
+
+
 async def _store(request: Request, archive: Archive, base: str, study: str | None) -> Response:
     boundary = _check_request(request)
     limits = archive.settings.dicomweb
@@ -193,6 +231,7 @@ async def _store(request: Request, archive: Archive, base: str, study: str | Non
         results.append(await run_in_threadpool(store_part, archive, part, study))
     if not results:
         raise MultipartError("the request holds no instances")
+    await run_in_threadpool(_audit, request, results)
     return Response(
         dumps(response_body(base, results, study)).encode("utf-8"),
         status_code=http_status(results),
@@ -211,5 +250,3 @@ async def store_study_instances(
     study: str, request: Request, archive: ArchiveDep, base: BaseUrlDep
 ) -> Response:
     return await _store(request, archive, base, check_uid(study))
-
-

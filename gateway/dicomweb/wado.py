@@ -13,7 +13,9 @@ from fastapi.responses import Response, StreamingResponse
 from pydicom.uid import ExplicitVRLittleEndian
 from starlette.concurrency import run_in_threadpool
 
+from gateway.dicomweb.access import StudyAccess
 from gateway.dicomweb.common import (
+    PREFIX,
     PRIVATE_HEADERS,
     ArchiveDep,
     BaseUrlDep,
@@ -51,7 +53,7 @@ from gateway.dicomweb.resources import (
 from gateway.dicomweb.transcode import can_transcode, transcode
 from pacs.archive import Archive
 
-router = APIRouter(tags=["WADO-RS"])
+router = APIRouter(prefix=PREFIX, tags=["WADO-RS"])
 
 AcceptHeader = Header(None, alias="Accept")
 
@@ -86,9 +88,7 @@ def _retrieve(
     plan = [(item, _target_syntax(item, choices)) for item in items]
     boundary = new_boundary()
     syntaxes = {target for _, target in plan}
-    media = content_type_header(
-        DICOM, boundary, syntaxes.pop() if len(syntaxes) == 1 else None
-    )
+    media = content_type_header(DICOM, boundary, syntaxes.pop() if len(syntaxes) == 1 else None)
     return StreamingResponse(
         write_parts(_instance_parts(archive, plan), boundary),
         media_type=None,
@@ -97,20 +97,31 @@ def _retrieve(
 
 
 @router.get("/studies/{study}", summary="Retrieve a study (multipart application/dicom)")
-def retrieve_study(study: str, archive: ArchiveDep, accept: str | None = AcceptHeader) -> Response:
+def retrieve_study(
+    study: str, _access: StudyAccess, archive: ArchiveDep, accept: str | None = AcceptHeader
+) -> Response:
     return _retrieve(archive, accept, check_uid(study), None, None)
 
 
 @router.get("/studies/{study}/series/{series}", summary="Retrieve a series")
 def retrieve_series(
-    study: str, series: str, archive: ArchiveDep, accept: str | None = AcceptHeader
+    study: str,
+    _access: StudyAccess,
+    series: str,
+    archive: ArchiveDep,
+    accept: str | None = AcceptHeader,
 ) -> Response:
     return _retrieve(archive, accept, check_uid(study), check_uid(series), None)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}", summary="Retrieve an instance")
 def retrieve_instance(
-    study: str, series: str, instance: str, archive: ArchiveDep, accept: str | None = AcceptHeader
+    study: str,
+    _access: StudyAccess,
+    series: str,
+    instance: str,
+    archive: ArchiveDep,
+    accept: str | None = AcceptHeader,
 ) -> Response:
     return _retrieve(archive, accept, check_uid(study), check_uid(series), check_uid(instance))
 
@@ -133,12 +144,16 @@ def _metadata(
 
 
 @router.get("/studies/{study}/metadata", summary="Study metadata (DICOM JSON, from the index)")
-def study_metadata(study: str, session: ReadSessionDep, base: BaseUrlDep) -> Response:
+def study_metadata(
+    study: str, _access: StudyAccess, session: ReadSessionDep, base: BaseUrlDep
+) -> Response:
     return _metadata(session, base, check_uid(study), None, None)
 
 
 @router.get("/studies/{study}/series/{series}/metadata", summary="Series metadata")
-def series_metadata(study: str, series: str, session: ReadSessionDep, base: BaseUrlDep) -> Response:
+def series_metadata(
+    study: str, _access: StudyAccess, series: str, session: ReadSessionDep, base: BaseUrlDep
+) -> Response:
     return _metadata(session, base, check_uid(study), check_uid(series), None)
 
 
@@ -146,7 +161,12 @@ def series_metadata(study: str, series: str, session: ReadSessionDep, base: Base
     "/studies/{study}/series/{series}/instances/{instance}/metadata", summary="Instance metadata"
 )
 def instance_metadata(
-    study: str, series: str, instance: str, session: ReadSessionDep, base: BaseUrlDep
+    study: str,
+    _access: StudyAccess,
+    series: str,
+    instance: str,
+    session: ReadSessionDep,
+    base: BaseUrlDep,
 ) -> Response:
     return _metadata(session, base, check_uid(study), check_uid(series), check_uid(instance))
 
@@ -170,6 +190,7 @@ def _multipart_response(parts: list[OutPart], part_type: str, ts: str | None) ->
 )
 async def retrieve_frames(
     study: str,
+    _access: StudyAccess,
     series: str,
     instance: str,
     frames: str,
@@ -198,6 +219,7 @@ async def retrieve_frames(
 )
 def retrieve_bulkdata(
     study: str,
+    _access: StudyAccess,
     series: str,
     instance: str,
     tag: str,

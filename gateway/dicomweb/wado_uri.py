@@ -7,10 +7,11 @@ WADO-RS does); image/jpeg (the default) or image/png renders one frame (``frameN
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from gateway.dicomweb.common import PRIVATE_HEADERS, ArchiveDep
+from gateway.dicomweb.access import check_study
+from gateway.dicomweb.common import PREFIX, PRIVATE_HEADERS, ArchiveDep
 from gateway.dicomweb.frames import read_instance
 from gateway.dicomweb.media import DICOM, NotAcceptable
 from gateway.dicomweb.multipart import file_chunks
@@ -18,11 +19,12 @@ from gateway.dicomweb.render import RenderParameterError, parse_params, render
 from gateway.dicomweb.resources import check_uid, stored_instances
 from gateway.dicomweb.transcode import can_transcode, transcode
 
-router = APIRouter(tags=["WADO-URI"])
+router = APIRouter(prefix=PREFIX, tags=["WADO-URI"])
 
 
 @router.get("/wado", summary="WADO-URI retrieve of one object")
 def wado_uri(
+    request: Request,
     archive: ArchiveDep,
     request_type: str = Query(..., alias="requestType"),
     study_uid: str = Query(..., alias="studyUID"),
@@ -39,6 +41,7 @@ def wado_uri(
 ) -> Response:
     if request_type != "WADO":
         raise RenderParameterError("requestType must be WADO")
+    check_study(request, study_uid)
     with archive.sessions() as session:
         item = stored_instances(
             session, check_uid(study_uid), check_uid(series_uid), check_uid(object_uid)
@@ -64,8 +67,6 @@ def wado_uri(
     viewport = None
     if rows or columns:
         viewport = f"{columns or rows},{rows or columns}"
-    params = parse_params(
-        media, window, viewport, str(image_quality) if image_quality else None
-    )
+    params = parse_params(media, window, viewport, str(image_quality) if image_quality else None)
     ds = read_instance(archive.store.open(item.file_key))
     return Response(render(ds, frame_number - 1, params), media_type=media, headers=PRIVATE_HEADERS)

@@ -1,9 +1,10 @@
-"""Group commit: many associations' prepared instances indexed in one transaction.
+"""Group commit: many associations' prepared instances made durable and indexed together.
 
-Each association thread prepares its instance (parse, check, durable file write) in parallel,
-then hands it to the single committer thread of its process and waits. The committer drains what
-is queued (up to ``batch`` items), indexes each inside its own savepoint so that one bad item
-cannot fail the others, commits once (one WAL fsync for the whole batch) and only then releases
+Each association thread prepares its instance (parse, check, file written and renamed into
+place) in parallel, then hands it to the single committer thread of its process and waits. The
+committer drains what is queued (up to ``batch`` items), fsyncs their files and folders (one
+journal flush covers the batch), indexes them in one transaction (one by one if a concurrent
+writer got in the way), commits once (one WAL fsync for the whole batch) and only then releases
 the waiters. Nothing is acknowledged before its commit.
 """
 
@@ -15,10 +16,10 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pacs.errors import IndexUnavailable
+from pacs.errors import IndexUnavailable, StorageUnavailable
 from pacs.index.ingest import Outcome, PreparedInstance, index_instance
 from pacs.storage.base import InstanceStore
 
@@ -75,20 +76,33 @@ class GroupCommitter:
     def _commit(self, jobs: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Outcome | Exception]] = []
         try:
+            # Files first (one journal flush for the batch), then the index transaction.
+            self._store.sync([job.item.file_key for job in jobs])
+        except StorageUnavailable as exc:
+            log.error("could not sync %d instance files: %s", len(jobs), exc.reason)
+            for job in jobs:
+                self._discard(job.item.file_key)
+                job.future.set_exception(exc)
+            return
+        try:
             with self._sessions.begin() as session:
                 for job in jobs:
-                    outcomes.append((job, self._index_one(session, job.item)))
+                    outcomes.append((job, index_instance(session, job.item)))
+        except IntegrityError:
+            # A concurrent writer (another worker or node) created the same patient, study or
+            # series first: redo the batch one instance per transaction, which then finds it.
+            outcomes = [(job, self._index_alone(job.item)) for job in jobs]
         except SQLAlchemyError as exc:
             log.error("index transaction failed, %d instances refused: %s", len(jobs), exc)
-            for job in jobs:
-                # The files are durable but unindexed: remove them so no orphan stays behind.
-                self._discard(job.item.file_key)
-                job.future.set_exception(
-                    IndexUnavailable(f"index unavailable: {exc.__class__.__name__}")
-                )
-            return
+            outcomes = [(job, IndexUnavailable(f"index unavailable: {type(exc).__name__}"))
+                        for job in jobs]
+        except Exception:
+            # Not a database fault: find the instance that causes it, keep the others.
+            log.exception("indexing a batch failed; retrying its instances one by one")
+            outcomes = [(job, self._index_alone(job.item)) for job in jobs]
         for job, outcome in outcomes:
             if isinstance(outcome, Exception):
+                # Durable but unindexed: remove it so that no orphan stays behind.
                 self._discard(job.item.file_key)
                 job.future.set_exception(outcome)
                 continue
@@ -96,20 +110,21 @@ class GroupCommitter:
                 self._discard(job.item.file_key)
             job.future.set_result(outcome)
 
-    def _index_one(self, session: Session, item: PreparedInstance) -> Outcome | Exception:
-        # Two attempts: a concurrent writer (another process, another node) may create the same
-        # patient/study/series between our SELECT and INSERT; the retry then finds it.
+    def _index_alone(self, item: PreparedInstance) -> Outcome | Exception:
         for attempt in (1, 2):
             try:
-                with session.begin_nested():
+                with self._sessions.begin() as session:
                     return index_instance(session, item)
             except IntegrityError as exc:
                 if attempt == 2:
                     log.error("could not index instance: %s", exc.orig)
                     return IndexUnavailable("index constraint violated")
-            except OperationalError:
-                raise
-        return IndexUnavailable("unreachable")
+            except SQLAlchemyError as exc:
+                return IndexUnavailable(f"index unavailable: {type(exc).__name__}")
+            except Exception as exc:  # the boundary: the handler answers 0xC211 for it
+                log.exception("could not index instance")
+                return exc
+        return IndexUnavailable("index constraint violated")
 
     def _discard(self, key: str) -> None:
         try:

@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, DeflatedExplicitVRLittleEndian
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from lienthong.db import utcnow
@@ -128,7 +128,7 @@ def prepare_instance(
     sop_instance_uid: str,
     calling_ae_title: str = "",
 ) -> PreparedInstance:
-    """Validate `encoded` against the request's UIDs and write it durably; index nothing yet.
+    """Validate `encoded` against the request's UIDs and write its file; index nothing yet.
 
     Raises UndecodableDataset, DatasetMismatch or StorageUnavailable.
     """
@@ -144,7 +144,9 @@ def prepare_instance(
         raise DatasetMismatch("Study or Series Instance UID is missing or empty")
     metadata = dicom_json(ds)
     meta = file_meta(sop_class_uid, sop_instance_uid, transfer_syntax_uid, calling_ae_title)
-    ref = store.put([_PREAMBLE, meta, encoded])
+    # Not fsync'd here: the group committer syncs the whole batch's files before the index
+    # commit, and nothing is acknowledged before that commit.
+    ref = store.put([_PREAMBLE, meta, encoded], durable=False)
     return PreparedInstance(
         attributes=attributes,
         transfer_syntax_uid=transfer_syntax_uid,
@@ -159,9 +161,9 @@ def prepare_instance(
 def index_instance(session: Session, item: PreparedInstance) -> Outcome:
     """Insert the index rows for a prepared instance (caller commits). Never deletes files."""
     a = item.attributes
-    existing = session.scalar(
-        select(Instance).where(Instance.sop_instance_uid == a.sop_instance_uid)
-    )
+    existing = session.execute(
+        select(Instance.id, Instance.sha256).where(Instance.sop_instance_uid == a.sop_instance_uid)
+    ).first()
     if existing is not None:
         if existing.sha256 == item.sha256:
             return Outcome.DUPLICATE
@@ -182,12 +184,24 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
         )
         return Outcome.QUARANTINED
 
-    patient = _patient_for(session, a)
-    study = _study_for(session, a, patient)
-    series, new_series = _series_for(session, a, study)
-    session.add(
-        Instance(
-            series_fk=series.id,
+    # Fast path: most instances belong to a series that is already indexed.
+    known = session.execute(
+        select(Series.id, Series.study_fk, Study.patient_name)
+        .join(Study, Series.study_fk == Study.id)
+        .where(Series.series_instance_uid == a.series_instance_uid)
+    ).first()
+    if known is not None:
+        series_id, study_id, new_series = known.id, known.study_fk, False
+        if known.patient_name != a.patient_name:
+            _patient_for(session, a)  # logs the conflict; the study stays where it is
+    else:
+        patient = _patient_for(session, a)
+        study = _study_for(session, a, patient)
+        series, new_series = _series_for(session, a, study)
+        series_id, study_id = series.id, study.id
+    session.execute(
+        insert(Instance).values(
+            series_fk=series_id,
             sop_instance_uid=a.sop_instance_uid,
             sop_class_uid=a.sop_class_uid,
             instance_number=a.instance_number,
@@ -202,18 +216,19 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
             size_bytes=item.size_bytes,
             sha256=item.sha256,
             calling_ae_title=item.calling_ae_title,
+            received_at=utcnow(),
             metadata_json=item.metadata_json,
         )
     )
     # Counters are updated in SQL (n = n + 1) so concurrent writers on PostgreSQL never lose one.
     session.execute(
         update(Series)
-        .where(Series.id == series.id)
+        .where(Series.id == series_id)
         .values(number_of_instances=Series.number_of_instances + 1)
     )
     session.execute(
         update(Study)
-        .where(Study.id == study.id)
+        .where(Study.id == study_id)
         .values(
             number_of_instances=Study.number_of_instances + 1,
             number_of_series=Study.number_of_series + (1 if new_series else 0),
@@ -222,7 +237,7 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
         )
     )
     if new_series and a.modality:
-        _add_modality(session, study.id, a.modality)
+        _add_modality(session, study_id, a.modality)
     session.flush()
     return Outcome.STORED
 

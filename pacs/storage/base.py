@@ -17,12 +17,17 @@ class StoredRef:
 
 
 class InstanceStore(Protocol):
-    def put(self, chunks: list[bytes]) -> StoredRef:
-        """Write the concatenated chunks durably (fsync'd, renamed into place) under a new key.
+    def put(self, chunks: list[bytes], *, durable: bool = True) -> StoredRef:
+        """Write the concatenated chunks under a new key; complete or absent, never partial.
 
-        Raises StorageUnavailable when the volume is full, below its low-water mark or not
-        writable; nothing is left behind in that case.
+        durable=True fsyncs before returning; durable=False leaves that to a later sync() of
+        the key, so that one flush can cover many files. Raises StorageUnavailable when the
+        volume is full, below its low-water mark or not writable; nothing is left behind.
         """
+        ...
+
+    def sync(self, keys: list[str]) -> None:
+        """Make the files of `keys` durable. Raises StorageUnavailable."""
         ...
 
     def open(self, key: str) -> BinaryIO: ...

@@ -65,7 +65,9 @@ class FilesystemStore:
                 f"{self.min_free_bytes} + {needed} needed"
             )
 
-    def put(self, chunks: list[bytes]) -> StoredRef:
+    def put(self, chunks: list[bytes], *, durable: bool = True) -> StoredRef:
+        """Write a new file. With durable=False the caller must call sync() on the key before
+        relying on it (group commit: one journal flush covers many files)."""
         size = sum(len(c) for c in chunks)
         self._check_free_space(size)
         key = new_key()
@@ -79,22 +81,44 @@ class FilesystemStore:
                     while view:
                         written = os.write(fd, view)
                         view = view[written:]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             parent = final.parent
             if not parent.is_dir():
                 parent.mkdir(parents=True, exist_ok=True)
-                _fsync_dir(parent.parent)
-                _fsync_dir(parent.parent.parent)
+                if durable:
+                    _fsync_dir(parent.parent)
+                    _fsync_dir(parent.parent.parent)
             os.replace(tmp, final)
-            _fsync_dir(parent)
+            if durable:
+                _fsync_dir(parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             if exc.errno in _OUT_OF_SPACE:
                 raise StorageUnavailable(f"cannot write instance file: {exc.strerror}") from exc
             raise
         return StoredRef(key, size)
+
+    def sync(self, keys: list[str]) -> None:
+        """Make files written with durable=False durable: their data, then their directory
+        entries (the fan-out folders included, which may be new). Raises StorageUnavailable."""
+        try:
+            folders: set[Path] = set()
+            for key in keys:
+                path = self.path(key)
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                folders.update((path.parent, path.parent.parent))
+            folders.add(self.objects_dir)
+            for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+                _fsync_dir(folder)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot make instance files durable: {exc.strerror}") from exc
 
     def open(self, key: str) -> BinaryIO:
         return self.path(key).open("rb")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -26,6 +27,11 @@ STORESCU_PROPOSE = {
 }
 
 
+# Debian's DCMTK keeps Nagle's algorithm on unless TCP_NODELAY=1 is set, which makes each DIMSE
+# round trip wait ~40 ms for delayed ACKs on loopback; the tests don't need to wait for that.
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
 def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -39,6 +45,7 @@ def echoscu(port: int, calling: str = "TESTSCU", called: str = "LIENTHONG") -> b
         capture_output=True,
         text=True,
         timeout=30,
+        env=DCMTK_ENV,
     )
     return result.returncode == 0
 
@@ -58,4 +65,4 @@ def storescu(
     if transfer_syntax is not None:
         args.append(STORESCU_PROPOSE[transfer_syntax])
     args += [*extra, "127.0.0.1", str(port), *map(str, files)]
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=DCMTK_ENV)

@@ -11,14 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 import uvicorn
 from dicomweb_client.api import DICOMwebClient
+from fastapi import FastAPI
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.uid import generate_uid
+from sqlalchemy import select
 
 from gateway.app import create_app
+from gateway.auth.models import User
+from gateway.auth.roles import Role
+from gateway.auth.users import create_user
 from lienthong.migrate import upgrade
 from lienthong.settings import Settings, load_settings
 from pacs.archive import Archive
@@ -38,6 +44,7 @@ CORPUS = (
 )
 
 XSS = "<script>alert(1)</script>"
+PASSWORD = "correct horse battery staple"
 VIETNAMESE_NAMES = ("Lương^Thị Đào", "Lương^Văn Minh", "Nguyễn^Văn An")
 
 
@@ -48,14 +55,31 @@ class Gateway:
     url: str
     settings: Settings
     archive: Archive
+    app: FastAPI
     datasets: dict[str, Dataset] = field(default_factory=dict)  # corpus path → dataset header
+    http: requests.Session = field(default_factory=requests.Session)  # as a radiologist
 
     @property
     def dicomweb_url(self) -> str:
         return f"{self.url}/dicomweb"
 
-    def client(self) -> DICOMwebClient:
-        return DICOMwebClient(url=self.dicomweb_url)
+    def token(self, username: str, role: Role) -> str:
+        """Create the user if needed and log in through POST /api/auth/token."""
+        with self.app.state.write_sessions.begin() as session:
+            if session.scalar(select(User.id).where(User.username == username)) is None:
+                create_user(session, username, role, PASSWORD, min_length=12)
+        response = requests.post(
+            f"{self.url}/api/auth/token",
+            data={"username": username, "password": PASSWORD},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    def client(self, token: str | None = None) -> DICOMwebClient:
+        """dicomweb-client as the radiologist, or with the given bearer token."""
+        bearer = token or self.http.headers["Authorization"].split(" ", 1)[1]
+        return DICOMwebClient(url=self.dicomweb_url, headers={"Authorization": f"Bearer {bearer}"})
 
 
 def part10_to_ingest(archive: Archive, raw: bytes) -> None:
@@ -99,7 +123,7 @@ def gateway(shared_dicom: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     upgrade(settings.effective_database_url)
     app = create_app(settings)
     archive: Archive = app.state.archive
-    loaded = Gateway("", settings, archive)
+    loaded = Gateway("", settings, archive, app)
     for rel in CORPUS:
         raw = (shared_dicom / rel).read_bytes()
         part10_to_ingest(archive, raw)
@@ -124,6 +148,9 @@ def gateway(shared_dicom: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             raise RuntimeError("the test HTTP server did not start")
         time.sleep(0.05)
     loaded.url = f"http://127.0.0.1:{port}"
+    loaded.http.headers["Authorization"] = (
+        f"Bearer {loaded.token('radiologist1', Role.RADIOLOGIST)}"
+    )
     try:
         yield loaded
     finally:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 from pydicom import dcmread
 
@@ -27,8 +26,8 @@ def instance_path(gateway: Gateway, key: str) -> str:
     )
 
 
-def get_image(url: str, accept: str = "image/png", **params: str) -> np.ndarray:
-    response = requests.get(url, params=params, headers={"Accept": accept}, timeout=60)
+def get_image(gateway: Gateway, url: str, accept: str = "image/png", **params: str) -> np.ndarray:
+    response = gateway.http.get(url, params=params, headers={"Accept": accept}, timeout=60)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == accept
     return np.asarray(Image.open(io.BytesIO(response.content)))
@@ -48,7 +47,9 @@ def test_monochrome1_is_inverted(gateway: Gateway, shared_dicom: Path) -> None:
     assert ds.PhotometricInterpretation == "MONOCHROME1"
     stored = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     as_monochrome2 = linear_window(stored, float(ds.WindowCenter), float(ds.WindowWidth))
-    image = get_image(instance_path(gateway, DX_MONOCHROME1) + "/rendered").astype(np.float64)
+    image = get_image(gateway, instance_path(gateway, DX_MONOCHROME1) + "/rendered").astype(
+        np.float64
+    )
     assert image.shape == stored.shape
     # Inverted: bright where MONOCHROME2 would be dark, pixel for pixel.
     assert abs(image.mean() - (255 - as_monochrome2.mean())) < 1.0
@@ -73,37 +74,42 @@ def test_modality_lut_is_applied_before_the_window(gateway: Gateway, shared_dico
         f"/instances/{ds.SOPInstanceUID}/rendered"
     )
     assert np.array_equal(
-        get_image(shifted_url), get_image(instance_path(gateway, CT) + "/rendered")
+        get_image(gateway, shifted_url),
+        get_image(gateway, instance_path(gateway, CT) + "/rendered"),
     )
 
 
 def test_window_parameter_overrides_the_header(gateway: Gateway, shared_dicom: Path) -> None:
     ds = dcmread(shared_dicom / CT)
     values = ds.pixel_array.astype(np.float64)
-    image = get_image(instance_path(gateway, CT) + "/rendered", window="400,1500,LINEAR")
+    image = get_image(gateway, instance_path(gateway, CT) + "/rendered", window="400,1500,LINEAR")
     assert np.abs(image - linear_window(values, 400, 1500)).max() <= 1.0
 
 
 def test_palette_colour_renders_in_colour(gateway: Gateway) -> None:
-    image = get_image(instance_path(gateway, PALETTE) + "/rendered")
+    image = get_image(gateway, instance_path(gateway, PALETTE) + "/rendered")
     assert image.ndim == 3 and image.shape[2] == 3
     assert np.any(image[..., 0] != image[..., 2])
 
 
 def test_multiframe_frames_render_separately(gateway: Gateway) -> None:
     base = instance_path(gateway, US_MULTIFRAME)
-    first = get_image(f"{base}/frames/1/rendered")
-    last = get_image(f"{base}/frames/8/rendered")
+    first = get_image(gateway, f"{base}/frames/1/rendered")
+    last = get_image(gateway, f"{base}/frames/8/rendered")
     assert first.shape == (240, 320, 3)
     assert not np.array_equal(first, last)
 
 
 def test_viewport_and_quality(gateway: Gateway) -> None:
     url = instance_path(gateway, CT) + "/rendered"
-    small = get_image(url, viewport="100,50")
+    small = get_image(gateway, url, viewport="100,50")
     assert small.shape == (50, 50)
-    low = requests.get(url, params={"quality": "10"}, headers={"Accept": "image/jpeg"}, timeout=30)
-    high = requests.get(url, params={"quality": "95"}, headers={"Accept": "image/jpeg"}, timeout=30)
+    low = gateway.http.get(
+        url, params={"quality": "10"}, headers={"Accept": "image/jpeg"}, timeout=30
+    )
+    high = gateway.http.get(
+        url, params={"quality": "95"}, headers={"Accept": "image/jpeg"}, timeout=30
+    )
     assert low.content[:2] == high.content[:2] == b"\xff\xd8"
     assert len(low.content) < len(high.content)
 
@@ -116,7 +122,7 @@ def test_thumbnails_are_small(gateway: Gateway) -> None:
         "/thumbnail",
         instance_path(gateway, CT) + "/thumbnail",
     ):
-        image = get_image(url)
+        image = get_image(gateway, url)
         assert max(image.shape[:2]) == 128
 
 
@@ -130,7 +136,7 @@ def test_dicomweb_client_retrieve_instance_rendered(gateway: Gateway) -> None:
 
 def test_series_rendered_has_one_part_per_instance(gateway: Gateway) -> None:
     ds = gateway.datasets[CT]
-    response = requests.get(
+    response = gateway.http.get(
         f"{gateway.dicomweb_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
         "/rendered",
         headers={"Accept": "image/jpeg"},
@@ -155,8 +161,10 @@ def test_series_rendered_has_one_part_per_instance(gateway: Gateway) -> None:
 def test_bad_rendering_requests(
     gateway: Gateway, params: dict[str, str], accept: str, status: int
 ) -> None:
-    response = requests.get(
-        instance_path(gateway, CT) + "/rendered", params=params, headers={"Accept": accept},
+    response = gateway.http.get(
+        instance_path(gateway, CT) + "/rendered",
+        params=params,
+        headers={"Accept": accept},
         timeout=30,
     )
     assert response.status_code == status
@@ -171,14 +179,14 @@ def test_wado_uri(gateway: Gateway, shared_dicom: Path) -> None:
         "objectUID": ds.SOPInstanceUID,
     }
     url = f"{gateway.dicomweb_url}/wado"
-    part10 = requests.get(url, params={**query, "contentType": "application/dicom"}, timeout=30)
+    part10 = gateway.http.get(url, params={**query, "contentType": "application/dicom"}, timeout=30)
     assert part10.status_code == 200
     assert part10.headers["content-type"] == "application/dicom"
     served = dcmread(io.BytesIO(part10.content))
     assert served.SOPInstanceUID == ds.SOPInstanceUID
     assert served.PixelData == dcmread(shared_dicom / CT).PixelData
-    jpeg = requests.get(url, params={**query, "rows": "64"}, timeout=30)
+    jpeg = gateway.http.get(url, params={**query, "rows": "64"}, timeout=30)
     assert jpeg.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(jpeg.content)).size == (64, 64)
-    wrong = requests.get(url, params={**query, "requestType": "OTHER"}, timeout=30)
+    wrong = gateway.http.get(url, params={**query, "requestType": "OTHER"}, timeout=30)
     assert wrong.status_code == 400

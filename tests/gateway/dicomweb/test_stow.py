@@ -33,7 +33,7 @@ def instance_count(gateway: Gateway) -> int:
 def post(gateway: Gateway, bodies: list[bytes], path: str = "/studies") -> requests.Response:
     boundary = new_boundary()
     body = b"".join(write_parts([OutPart("application/dicom", [b]) for b in bodies], boundary))
-    return requests.post(
+    return gateway.http.post(
         f"{gateway.dicomweb_url}{path}",
         data=body,
         headers={
@@ -52,7 +52,9 @@ def test_store_instances_then_retrieve_them(gateway: Gateway, shared_dicom: Path
     assert [item.ReferencedSOPInstanceUID for item in referenced] == [ds.SOPInstanceUID]
     assert "FailedSOPSequence" not in result
     back = gateway.client().retrieve_instance(
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID,
+        ds.StudyInstanceUID,
+        ds.SeriesInstanceUID,
+        ds.SOPInstanceUID,
         media_types=(("application/dicom", "*"),),
     )
     assert back.PixelData == ds.PixelData
@@ -132,7 +134,7 @@ def test_storage_full_is_a700(gateway: Gateway, shared_dicom: Path) -> None:
     ],
 )
 def test_bad_request_bodies(gateway: Gateway, content_type: str, status: int) -> None:
-    response = requests.post(
+    response = gateway.http.post(
         f"{gateway.dicomweb_url}/studies",
         data=b"--x\r\nContent-Type: application/dicom\r\n\r\nabc\r\n--x--\r\n",
         headers={"Content-Type": content_type},
@@ -142,7 +144,7 @@ def test_bad_request_bodies(gateway: Gateway, content_type: str, status: int) ->
 
 
 def test_body_without_closing_delimiter_is_400(gateway: Gateway) -> None:
-    response = requests.post(
+    response = gateway.http.post(
         f"{gateway.dicomweb_url}/studies",
         data=b"--x\r\nContent-Type: application/dicom\r\n\r\nabc",
         headers={"Content-Type": 'multipart/related; type="application/dicom"; boundary=x'},
