@@ -118,6 +118,22 @@ class AuthSettings(BaseModel):
     )
 
 
+class QuerySettings(BaseModel):
+    """Query/Retrieve (C-FIND, C-MOVE, C-GET) and the Modality Worklist."""
+
+    max_results: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Most matches one C-FIND may return; more is refused with 0xA700.",
+    )
+    fuzzy_person_names: bool = Field(
+        False,
+        description="Match person names without case and Vietnamese diacritics for every "
+        "C-FIND, also for SCUs that cannot ask for it by extended negotiation.",
+    )
+
+
 class Settings(BaseSettings):
     """All of Lienthong's settings."""
 
@@ -142,6 +158,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
     dicomweb: DicomwebSettings = Field(default_factory=DicomwebSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
+    query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(
