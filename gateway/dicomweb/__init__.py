@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.dicomweb import rendered, stow, wado, wado_uri
+from gateway.dicomweb import qido, rendered, stow, wado, wado_uri
 from gateway.dicomweb.common import PREFIX, install_errors
 
 __all__ = ["PREFIX", "install_errors", "routers"]
@@ -12,4 +12,4 @@ __all__ = ["PREFIX", "install_errors", "routers"]
 
 def routers() -> list[APIRouter]:
     """Every DICOMweb router, each already under /dicomweb."""
-    return [rendered.router, wado.router, stow.router, wado_uri.router]
+    return [qido.router, rendered.router, wado.router, stow.router, wado_uri.router]

@@ -15,7 +15,7 @@ from gateway.dicomweb.frames import FrameError, NoPixelData
 from gateway.dicomweb.media import NotAcceptable, UnsupportedMediaType
 from gateway.dicomweb.multipart import MultipartError, PartTooLarge
 from gateway.dicomweb.render import RenderParameterError
-from gateway.dicomweb.resources import InvalidUID, ResourceNotFound
+from gateway.dicomweb.resources import InvalidUID, QueryParameterError, ResourceNotFound
 from gateway.dicomweb.transcode import TranscodeError
 from gateway.errors import problem
 from pacs.archive import Archive
@@ -61,6 +61,7 @@ BaseUrlDep = Annotated[str, Depends(base_url)]
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidUID, 400),
+    (QueryParameterError, 400),
     (FrameError, 400),
     (RenderParameterError, 400),
     (PartTooLarge, 413),

@@ -21,6 +21,10 @@ class InvalidUID(ValueError):
     """A path or query value that must be a UID is not one (HTTP 400)."""
 
 
+class QueryParameterError(ValueError):
+    """A QIDO-RS query parameter is not understood (HTTP 400)."""
+
+
 class ResourceNotFound(LookupError):
     """No stored instance matches the URL (HTTP 404)."""
 

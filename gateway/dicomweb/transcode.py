@@ -23,6 +23,7 @@ from pydicom.uid import (
 )
 
 from pacs.index.ingest import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from pacs.transcode import MAX_DECODED_BYTES
 
 UNCOMPRESSED_TARGETS = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
 COMPRESSED_TARGETS = frozenset({RLELossless, JPEG2000Lossless, JPEGLSLossless})
@@ -64,9 +65,33 @@ def can_transcode(stored: str, target: str, *, has_pixels: bool = True) -> bool:
     return can_decode(stored) and can_encode(target)
 
 
+def decoded_size(ds: Dataset) -> int:
+    """Bytes the native Pixel Data of `ds` takes, from its header (0 without pixels)."""
+    if "PixelData" not in ds:
+        return 0
+    try:
+        frames = max(int(ds.get("NumberOfFrames") or 1), 1)
+        return (
+            int(ds.Rows)
+            * int(ds.Columns)
+            * int(ds.get("SamplesPerPixel") or 1)
+            * frames
+            * max(int(ds.BitsAllocated), 8)
+            // 8
+        )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise TranscodeError(f"pixel description incomplete: {exc}") from exc
+
+
 def to_native_little_endian(ds: Dataset) -> Dataset:
-    """Convert `ds` in place to native pixels, Explicit VR Little Endian encoding."""
+    """Convert `ds` in place to native pixels, Explicit VR Little Endian encoding.
+
+    Raises TranscodeError when the header declares more pixel data than MAX_DECODED_BYTES
+    (checked before anything is decoded: a hostile header cannot make us allocate it).
+    """
     ts = UID(ds.file_meta.TransferSyntaxUID)
+    if decoded_size(ds) > MAX_DECODED_BYTES:
+        raise TranscodeError("decoded pixel data would exceed the size limit")
     if "PixelData" in ds and ts.is_compressed:
         # A lossless conversion is the same instance: it keeps its SOP Instance UID.
         ds.decompress(as_rgb=True, generate_instance_uid=False)  # YBR becomes RGB
@@ -104,6 +129,8 @@ def transcode(source: BinaryIO, target: str) -> bytes:
         ds.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
         out = io.BytesIO()
         ds.save_as(out, enforce_file_format=True)
+    except TranscodeError:
+        raise
     except Exception as exc:  # decoder/encoder plugins raise many types; all mean "cannot"
         raise TranscodeError(f"cannot convert to {target}: {type(exc).__name__}: {exc}") from exc
     finally:
