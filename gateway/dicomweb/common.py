@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from gateway.dicomweb.frames import FrameError, NoPixelData
+from gateway.dicomweb.frames import FrameDecodeError, FrameError, NoPixelData
 from gateway.dicomweb.media import NotAcceptable, UnsupportedMediaType
 from gateway.dicomweb.multipart import MultipartError, PartTooLarge
 from gateway.dicomweb.render import RenderParameterError
@@ -70,6 +70,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (NoPixelData, 404),
     (NotAcceptable, 406),
     (TranscodeError, 406),
+    (FrameDecodeError, 406),
     (UnsupportedMediaType, 415),
 ]
 

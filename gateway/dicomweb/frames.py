@@ -25,6 +25,11 @@ class FrameError(ValueError):
     """Frame numbers missing, malformed or outside 1..NumberOfFrames (HTTP 400/404)."""
 
 
+class FrameDecodeError(RuntimeError):
+    """The stored pixel data cannot be split or decoded into the frames asked for (HTTP 406:
+    the representation asked for cannot be produced)."""
+
+
 class NoPixelData(LookupError):
     """The instance has no Pixel Data (HTTP 404 for frame requests)."""
 
@@ -74,13 +79,15 @@ def stored_frames(ds: Dataset, numbers: Sequence[int]) -> list[bytes]:
         extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
     wanted = set(numbers)
     found: dict[int, bytes] = {}
-    for index, frame in enumerate(
-        generate_frames(ds.PixelData, number_of_frames=count, extended_offsets=extended), 1
-    ):
-        if index in wanted:
-            found[index] = frame
-        if index >= max(wanted):
-            break
+    frames = generate_frames(ds.PixelData, number_of_frames=count, extended_offsets=extended)
+    try:
+        for index, frame in enumerate(frames, 1):
+            if index in wanted:
+                found[index] = frame
+            if index >= max(wanted):
+                break
+    except Exception as exc:  # malformed encapsulation: offsets or items that do not add up
+        raise FrameDecodeError(f"encapsulated pixel data is malformed: {exc}") from exc
     missing = wanted - found.keys()
     if missing:
         raise FrameError(f"frame(s) {sorted(missing)} not present in the encapsulated data")
@@ -98,7 +105,10 @@ def native_frames(ds: Dataset, numbers: Sequence[int]) -> list[bytes]:
         return [bytes(data[(n - 1) * size : n * size]) for n in numbers]
     out: list[bytes] = []
     for n in numbers:
-        arr = pixel_array(ds, index=n - 1, as_rgb=True)
+        try:
+            arr = pixel_array(ds, index=n - 1, as_rgb=True)
+        except Exception as exc:  # pixel plugins raise many types; all mean "cannot decode"
+            raise FrameDecodeError(f"frame {n} cannot be decoded: {type(exc).__name__}") from exc
         out.append(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
     return out
 

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
 
 from gateway.dicomweb.frames import FrameError, NoPixelData, number_of_frames
+from gateway.dicomweb.transcode import TranscodeError
 
 WINDOW_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 MAX_VIEWPORT = 4096
@@ -155,14 +156,17 @@ def frame_image(ds: Dataset, index: int, window: Window | None) -> Image.Image:
     if rows * cols * int(ds.get("SamplesPerPixel") or 1) > MAX_FRAME_PIXELS:
         raise FrameError("frame too large to render")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
-    arr = pixel_array(ds, index=index, as_rgb=True)
-    if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(arr, ds)
-        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-        return Image.fromarray(_to_8bit(rgb, bits), "RGB")
-    if arr.ndim == 3:  # RGB after pydicom's colour-space conversion
-        return Image.fromarray(_to_8bit(arr, int(ds.get("BitsStored") or 8)), "RGB")
-    return Image.fromarray(grayscale(ds, arr, window), "L")
+    try:
+        arr = pixel_array(ds, index=index, as_rgb=True)
+        if photometric == "PALETTE COLOR":
+            rgb = apply_color_lut(arr, ds)
+            bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+            return Image.fromarray(_to_8bit(rgb, bits), "RGB")
+        if arr.ndim == 3:  # RGB after pydicom's colour-space conversion
+            return Image.fromarray(_to_8bit(arr, int(ds.get("BitsStored") or 8)), "RGB")
+        return Image.fromarray(grayscale(ds, arr, window), "L")
+    except Exception as exc:  # pixel plugins and LUT code raise many types: "cannot render"
+        raise TranscodeError(f"frame cannot be decoded: {type(exc).__name__}") from exc
 
 
 def fit(image: Image.Image, viewport: tuple[int, int]) -> Image.Image:

@@ -190,3 +190,28 @@ def test_wado_uri(gateway: Gateway, shared_dicom: Path) -> None:
     assert Image.open(io.BytesIO(jpeg.content)).size == (64, 64)
     wrong = gateway.http.get(url, params={**query, "requestType": "OTHER"}, timeout=30)
     assert wrong.status_code == 400
+
+
+def test_undecodable_pixels_are_406_not_500(gateway: Gateway, shared_dicom: Path) -> None:
+    # pylibjpeg rejects this JPEG's scan header; the archive keeps the file as received.
+    raw = (shared_dicom / "malformed/nm_jpeg_extended_invalid_sos.dcm").read_bytes()
+    part10_to_ingest(gateway.archive, raw)
+    ds = dcmread(io.BytesIO(raw), stop_before_pixels=True)
+    base = (
+        f"{gateway.dicomweb_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+    rendered = gateway.http.get(f"{base}/rendered", timeout=30)
+    assert rendered.status_code == 406
+    frames = gateway.http.get(
+        f"{base}/frames/1",
+        headers={"Accept": 'multipart/related; type="application/octet-stream"'},
+        timeout=30,
+    )
+    assert frames.status_code == 406
+    as_stored = gateway.http.get(
+        f"{base}/frames/1",
+        headers={"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'},
+        timeout=30,
+    )
+    assert as_stored.status_code == 200
