@@ -3,6 +3,7 @@ dicomweb-client pointed at it."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -115,10 +116,14 @@ class _Server(uvicorn.Server):
         pass
 
 
-@pytest.fixture(scope="package")
-def gateway(shared_dicom: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    data_dir = tmp_path_factory.mktemp("dicomweb") / "data"
-    settings = load_settings(data_dir=data_dir, storage={"min_free_bytes": 0})
+@contextlib.contextmanager
+def serve_gateway(
+    shared_dicom: Path, data_dir: Path, database_url: str | None = None
+) -> Iterator[Gateway]:
+    """Load the corpus and the generated studies, then serve create_app on 127.0.0.1."""
+    settings = load_settings(
+        data_dir=data_dir, database_url=database_url, storage={"min_free_bytes": 0}
+    )
     data_dir.mkdir(parents=True)
     upgrade(settings.effective_database_url)
     app = create_app(settings)
@@ -156,3 +161,10 @@ def gateway(shared_dicom: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@pytest.fixture(scope="package")
+def gateway(shared_dicom: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """The gateway on SQLite (the embedded default)."""
+    with serve_gateway(shared_dicom, tmp_path_factory.mktemp("dicomweb") / "data") as served:
+        yield served

@@ -158,3 +158,19 @@ def test_part_that_is_not_dicom_fails_with_c000(gateway: Gateway) -> None:
     assert response.status_code == 409
     reason = response.json()[FAILED_SOP_SEQUENCE]["Value"][0][FAILURE_REASON]["Value"][0]
     assert reason == 0xC000
+
+
+def test_part_over_the_size_limit_is_413_and_nothing_is_stored(
+    gateway: Gateway, shared_dicom: Path
+) -> None:
+    raw = variant((shared_dicom / "series/ct_head_ge_tilt/08.dcm").read_bytes())
+    files = stored_files(gateway)
+    limits = gateway.settings.dicomweb
+    saved = limits.stow_max_part_bytes
+    limits.stow_max_part_bytes = 64 * 1024  # the CT slice is about 520 kB
+    try:
+        response = post(gateway, [raw])
+    finally:
+        limits.stow_max_part_bytes = saved
+    assert response.status_code == 413
+    assert stored_files(gateway) == files
