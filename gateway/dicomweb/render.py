@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.uid import UID
 
 from gateway.dicomweb.frames import FrameError, NoPixelData, number_of_frames
 from gateway.dicomweb.transcode import TranscodeError
@@ -120,9 +121,23 @@ def header_window(ds: Dataset) -> Window | None:
     return Window(center, width, function)
 
 
+def modality_values(ds: Dataset, stored: np.ndarray) -> np.ndarray:
+    """PS3.3 C.11.1: Rescale Slope/Intercept (float32 arithmetic), or the Modality LUT."""
+    if "ModalityLUTSequence" in ds:
+        return apply_modality_lut(stored, ds).astype(np.float64)
+    values = stored.astype(np.float32)
+    slope = float(ds.get("RescaleSlope") or 1.0)
+    intercept = float(ds.get("RescaleIntercept") or 0.0)
+    if slope != 1.0:
+        values *= slope
+    if intercept:
+        values += intercept
+    return values
+
+
 def grayscale(ds: Dataset, stored: np.ndarray, window: Window | None) -> np.ndarray:
     """Stored values → 8-bit display values (PS3.3 C.11: Modality LUT, VOI LUT, polarity)."""
-    values = apply_modality_lut(stored, ds).astype(np.float64)
+    values = modality_values(ds, stored)
     if window is not None:
         out = apply_window(values, window)
     elif "VOILUTSequence" in ds:
@@ -157,7 +172,9 @@ def frame_image(ds: Dataset, index: int, window: Window | None) -> Image.Image:
         raise FrameError("frame too large to render")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     try:
-        arr = pixel_array(ds, index=index, as_rgb=True)
+        arr = _native_grayscale(ds, index, rows, cols)
+        if arr is None:
+            arr = pixel_array(ds, index=index, as_rgb=True)
         if photometric == "PALETTE COLOR":
             rgb = apply_color_lut(arr, ds)
             bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
@@ -167,6 +184,28 @@ def frame_image(ds: Dataset, index: int, window: Window | None) -> Image.Image:
         return Image.fromarray(grayscale(ds, arr, window), "L")
     except Exception as exc:  # pixel plugins and LUT code raise many types: "cannot render"
         raise TranscodeError(f"frame cannot be decoded: {type(exc).__name__}") from exc
+
+
+def _native_grayscale(ds: Dataset, index: int, rows: int, cols: int) -> np.ndarray | None:
+    """A native little-endian grayscale frame viewed in place (no decoder), or None."""
+    ts = UID(ds.file_meta.TransferSyntaxUID)
+    bits = int(ds.get("BitsAllocated") or 0)
+    if (
+        ts.is_compressed
+        or not ts.is_little_endian
+        or int(ds.get("SamplesPerPixel") or 1) != 1
+        or bits not in (8, 16)
+        or int(ds.get("BitsStored") or 0) != bits  # otherwise pydicom masks / sign-extends
+        or not str(ds.get("PhotometricInterpretation", "")).startswith("MONOCHROME")
+    ):
+        return None
+    kind = "i" if int(ds.get("PixelRepresentation") or 0) else "u"
+    dtype = np.dtype(f"<{kind}{bits // 8}")
+    count = rows * cols
+    data = ds.PixelData
+    if len(data) < (index + 1) * count * dtype.itemsize:
+        return None
+    return np.frombuffer(data, dtype, count, index * count * dtype.itemsize).reshape(rows, cols)
 
 
 def fit(image: Image.Image, viewport: tuple[int, int]) -> Image.Image:
