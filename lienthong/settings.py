@@ -105,6 +105,23 @@ class OidcSettings(BaseModel):
         return value
 
 
+class DicomwebSettings(BaseModel):
+    """The DICOMweb gateway (QIDO-RS, WADO-RS, STOW-RS, WADO-URI)."""
+
+    public_url: str = Field(
+        "",
+        description="Base URL in front of /dicomweb (behind a proxy); '' = the request's.",
+    )
+    qido_default_limit: int = Field(100, ge=1, description="QIDO-RS results without a limit.")
+    qido_max_limit: int = Field(1000, ge=1, description="Largest QIDO-RS limit honoured.")
+    stow_max_part_bytes: int = Field(
+        1024**3, ge=1024, description="Largest instance STOW-RS accepts (HTTP 413 above)."
+    )
+    stow_max_request_bytes: int = Field(
+        8 * 1024**3, ge=1024, description="Largest STOW-RS request body (HTTP 413 above)."
+    )
+
+
 class AuthSettings(BaseModel):
     """Users, tokens, browser sessions and login throttling of the HTTP gateway."""
 
@@ -190,6 +207,7 @@ class Settings(BaseSettings):
     )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    dicomweb: DicomwebSettings = Field(default_factory=DicomwebSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
     commitment: CommitmentSettings = Field(
