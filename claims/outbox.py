@@ -1,0 +1,62 @@
+"""Atomic, durable files in the outbox: write a temporary file, fsync, rename, fsync the folder.
+
+Names are ours (claims/spec.py FILE_NAME_FORMAT, the day folder), never taken from data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+TMP_PREFIX = ".tmp-"
+
+
+def day_folder(outbox: Path, day_text: str) -> Path:
+    if not (len(day_text) == 8 and day_text.isdigit()):
+        raise ValueError(f"bad day folder name {day_text!r}")
+    folder = outbox / day_text
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sweep_temporary(folder: Path) -> int:
+    """Remove temporary files left by an interrupted run; returns how many."""
+    count = 0
+    for path in folder.glob(TMP_PREFIX + "*"):
+        path.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
+def sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomic(folder: Path, name: str, data: bytes) -> None:
+    """Replace ``folder/name`` with ``data`` so that a crash leaves the old or the new file."""
+    if "/" in name or name.startswith("."):
+        raise ValueError(f"bad file name {name!r}")
+    tmp = folder / f"{TMP_PREFIX}{name}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, folder / name)
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
