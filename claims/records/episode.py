@@ -47,7 +47,12 @@ class EpisodeRecord:
 
     @property
     def release(self) -> str:
-        return spec.release_for(self.end_of_care)
+        """Spec release of the episode; a malformed NGAY_RA (reported by the rules) counts as
+        the current release."""
+        try:
+            return spec.release_for(self.end_of_care)
+        except (KeyError, ValueError):
+            return spec.release_for(dt.date.max)
 
     def total(self, name: str) -> Decimal:
         return values.to_decimal(self.xml1.get(name, ""))
