@@ -130,6 +130,59 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _portal(settings: Settings):  # type: ignore[no-untyped-def]
+    from claims.portal.http import HttpPortalClient
+
+    c = settings.claims
+    if not (c.portal_url and c.portal_username and c.portal_password and c.facility_code):
+        raise ValueError("claims.portal_url, portal_username, portal_password and "
+                         "facility_code must be set to talk to the portal")
+    return HttpPortalClient(c.portal_url, c.portal_username,
+                            c.portal_password.get_secret_value(), c.facility_code)
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from claims.portal.submit import refresh_acknowledgements, submit_day
+
+    client = _portal(settings)
+    sessions = _sessions(settings)
+    report = submit_day(sessions, client, settings.claims_outbox_dir, args.date)
+    changed = refresh_acknowledgements(sessions, client)
+    print(f"{args.date}: {report.submitted} submitted, {report.refused} refused by the portal, "
+          f"{report.deferred} waiting for an earlier version, {changed} acknowledgement(s)")
+    for lk in report.uncertain:
+        print(f"UNCERTAIN {lk}: may have been received; check the portal, then "
+              f"`lienthong claims requeue {lk}` if it was not", file=sys.stderr)
+    if report.stopped:
+        print(f"stopped: {report.stopped}", file=sys.stderr)
+    return 1 if report.stopped or report.uncertain else 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from claims.records.models import ClaimEpisode, ClaimExport
+
+    with _sessions(settings)() as session:
+        rows = session.execute(
+            select(ClaimEpisode.ma_lk, ClaimExport.version, ClaimExport.status,
+                   ClaimExport.portal_transaction, ClaimExport.portal_message)
+            .join(ClaimExport).where(ClaimEpisode.closed_on == args.date)
+            .order_by(ClaimEpisode.id, ClaimExport.version)).all()
+    for lk, version, status, tx, message in rows:
+        print(f"{lk}\tv{version}\t{status}\t{tx}\t{message}")
+    return 0
+
+
+def cmd_requeue(args: argparse.Namespace, settings: Settings) -> int:
+    from claims.portal.submit import requeue
+
+    with _sessions(settings).begin() as session:
+        done = requeue(session, args.ma_lk)
+    print(f"{args.ma_lk}: " + ("queued again" if done else "nothing uncertain to re-queue"))
+    return 0 if done else 1
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -154,6 +207,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     val.add_argument("--quiet", action="store_true", help="only print files with errors")
     val.add_argument("--no-signature", action="store_true", help="skip signature verification")
     val.set_defaults(func=cmd_validate)
+    sub_ = sub.add_parser("submit", help="send the day's written files to the portal, "
+                          "then fetch acknowledgements")
+    sub_.add_argument("--date", type=_date, required=True)
+    sub_.set_defaults(func=cmd_submit)
+    st = sub.add_parser("status", help="files and portal states of a day's episodes")
+    st.add_argument("--date", type=_date, required=True)
+    st.set_defaults(func=cmd_status)
+    rq = sub.add_parser("requeue", help="re-queue an UNCERTAIN file after checking the portal")
+    rq.add_argument("ma_lk")
+    rq.set_defaults(func=cmd_requeue)
     chk = sub.add_parser("checkin", help="print the check-in document (XML0) of an episode")
     chk.add_argument("ma_lk")
     chk.set_defaults(func=cmd_checkin)

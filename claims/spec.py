@@ -135,3 +135,10 @@ C14N_METHOD = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 # <outbox>/<yyyyMMdd>/ep<id>_v<n>.xml, and the day manifest maps them to MA_LK.
 FILE_NAME_FORMAT = "ep{episode_id:08d}_v{version}.xml"
 MANIFEST_NAME = "manifest.json"
+
+# --- Portal (§9) -------------------------------------------------------------------------------
+PORTAL_SUBMIT_PATH = "/api/qd130/guiHoSoXmlQD3176"  # §9.4 [P][C]
+PORTAL_CHECKIN_PATH = "/api/qd130/checkInKcbQd3176"  # §9.3 [P][C]
+# UNVERIFIED (§9.5, §12.5): no results service for QĐ 130 files is known; this path is our own
+# extension, served by the test stand-in, so acknowledgement tracking has one seam to fill.
+PORTAL_RESULT_PATH = "/api/qd130/ketQuaXuLy"

@@ -103,6 +103,15 @@ class ClaimsSettings(BaseModel):
         description="CCHN code per technologist name (DICOM Operators' Name), for NGUOI_THUC_HIEN.",
     )
 
+    portal_url: str = Field(
+        "", description="Portal base URL, e.g. https://egw.baohiemxahoi.gov.vn (test host: "
+        "https://daotaoegw.baohiemxahoi.gov.vn)."
+    )
+    portal_username: str = Field("", description="Portal account, <MA_CSKCB>_BV.")
+    portal_password: SecretStr | None = Field(
+        None, description="Portal account password; no default, nothing is sent without it."
+    )
+
     @field_validator("facility_code")
     @classmethod
     def _facility(cls, value: str) -> str:
