@@ -32,7 +32,7 @@ from claims.build.document import serialise
 from claims.build.envelope import build_claim_file
 from claims.codes import CodeLists
 from claims.imaging import fill_imaging
-from claims.outbox import day_folder, sha256_file, sweep_temporary, write_atomic
+from claims.outbox import day_folder, fsync_dir, sha256_file, sweep_temporary, write_atomic
 from claims.records.episode import EpisodeRecord
 from claims.records.models import ClaimEpisode, ClaimExport
 from claims.records.store import load_episodes, to_record
@@ -164,11 +164,12 @@ def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: lis
         if sha256_file(folder / export.file_name) == digest:
             report.unchanged += 1
         else:
-            write_atomic(folder, export.file_name, data)
+            write_atomic(folder, export.file_name, data, sync_folder=False)
             report.written += 1
         stale = [e.file_name for e in row.exports
                  if e.id != export.id and e.status in ("built", "written")]
         done.append((export.id, digest, "written", stale))
+    fsync_dir(folder)  # every rename of the batch is durable before the versions say so
     with sessions.begin() as session:
         for export_id, digest, status, stale in done:
             current = session.get(ClaimExport, export_id)

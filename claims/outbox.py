@@ -36,8 +36,12 @@ def sha256_file(path: Path) -> str | None:
         return None
 
 
-def write_atomic(folder: Path, name: str, data: bytes) -> None:
-    """Replace ``folder/name`` with ``data`` so that a crash leaves the old or the new file."""
+def write_atomic(folder: Path, name: str, data: bytes, *, sync_folder: bool = True) -> None:
+    """Replace ``folder/name`` with ``data`` so that a crash leaves the old or the new file.
+
+    With ``sync_folder=False`` the caller must ``fsync_dir(folder)`` before relying on the
+    rename being durable (the export does it once per batch).
+    """
     if "/" in name or name.startswith("."):
         raise ValueError(f"bad file name {name!r}")
     tmp = folder / f"{TMP_PREFIX}{name}"
@@ -51,7 +55,8 @@ def write_atomic(folder: Path, name: str, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, folder / name)
-    fsync_dir(folder)
+    if sync_folder:
+        fsync_dir(folder)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -60,12 +60,21 @@ def to_decimal(text: str) -> Decimal:
 
 
 def parse_datetime(text: str) -> dt.datetime:
-    """yyyyMMddHHmm → datetime (local time, naive)."""
-    return dt.datetime.strptime(text, "%Y%m%d%H%M")
+    """yyyyMMddHHmm → datetime (local time, naive); ValueError if not a real date-time.
+
+    Hand-rolled because it runs for every date of every line (strptime is ~20x slower).
+    """
+    if len(text) != 12 or not text.isdigit() or not text.isascii():
+        raise ValueError(f"not a yyyyMMddHHmm date-time: {text!r}")
+    return dt.datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                       int(text[10:12]))
 
 
 def parse_date(text: str) -> dt.date:
-    return dt.datetime.strptime(text, "%Y%m%d").date()
+    """yyyyMMdd → date; ValueError if not a real date."""
+    if len(text) != 8 or not text.isdigit() or not text.isascii():
+        raise ValueError(f"not a yyyyMMdd date: {text!r}")
+    return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
 
 
 def format_datetime(value: dt.datetime) -> str:

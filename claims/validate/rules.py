@@ -30,6 +30,9 @@ class Context:
     episode: EpisodeRecord
     codes: CodeLists
 
+    def __post_init__(self) -> None:
+        self.release = self.episode.release
+
     @property
     def ma_lk(self) -> str:
         return self.episode.ma_lk
@@ -115,7 +118,7 @@ def same_ma_lk(ctx: Context) -> list[Violation]:
 def stt_sequence(ctx: Context) -> list[Violation]:
     out = []
     for name in CLAIM_TABLE_NAMES:
-        tbl = table(name, ctx.episode.release)
+        tbl = table(name, ctx.release)
         rows = ctx.episode.rows(name)
         if not tbl.multi_row or "STT" not in tbl.field_names:
             continue
@@ -149,7 +152,7 @@ def table_allowed(ctx: Context) -> list[Violation]:
 def required(ctx: Context) -> list[Violation]:
     out = []
     for name, no, r in _rows(ctx):
-        for f in table(name, ctx.episode.release).fields:
+        for f in table(name, ctx.release).fields:
             if f.requirement == "R" and not r.get(f.name, "").strip():
                 out.append(ctx.v(name, no, f.name, "F05-REQUIRED", "a value",
                                  "thiếu trường bắt buộc", "required field is empty"))
@@ -160,7 +163,7 @@ def required(ctx: Context) -> list[Violation]:
 def formats(ctx: Context) -> list[Violation]:
     out = []
     for name, no, r in _rows(ctx):
-        tbl = table(name, ctx.episode.release)
+        tbl = table(name, ctx.release)
         for f in tbl.fields:
             problem = values.format_problem(f, r.get(f.name, ""))
             if problem:
