@@ -32,7 +32,7 @@ from claims.build.document import serialise
 from claims.build.envelope import build_claim_file
 from claims.codes import CodeLists
 from claims.imaging import fill_imaging
-from claims.outbox import day_folder, fsync_dir, sha256_file, sweep_temporary, write_atomic
+from claims.outbox import day_folder, sha256_file, sweep_temporary, write_atomic, write_batch
 from claims.records.episode import EpisodeRecord
 from claims.records.models import ClaimEpisode, ClaimExport
 from claims.records.store import load_episodes, to_record
@@ -154,6 +154,7 @@ def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: lis
     # The versions are committed before any file is written: a re-run after a crash finds
     # the same version (same NGAYLAP) and rebuilds the same bytes.
     done: list[tuple[int, str, str, list[str]]] = []
+    to_write: list[tuple[str, bytes]] = []
     for row, record, export in work:
         data, found = build_signed(record, cfg, export.built_on)
         report.violations.extend(found)
@@ -164,12 +165,13 @@ def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: lis
         if sha256_file(folder / export.file_name) == digest:
             report.unchanged += 1
         else:
-            write_atomic(folder, export.file_name, data, sync_folder=False)
+            to_write.append((export.file_name, data))
             report.written += 1
         stale = [e.file_name for e in row.exports
                  if e.id != export.id and e.status in ("built", "written")]
         done.append((export.id, digest, "written", stale))
-    fsync_dir(folder)  # every rename of the batch is durable before the versions say so
+    # Every file of the batch is durable and renamed before the versions say "written".
+    write_batch(folder, to_write)
     with sessions.begin() as session:
         for export_id, digest, status, stale in done:
             current = session.get(ClaimExport, export_id)

@@ -59,6 +59,24 @@ def write_atomic(folder: Path, name: str, data: bytes, *, sync_folder: bool = Tr
         fsync_dir(folder)
 
 
+def write_batch(folder: Path, files: list[tuple[str, bytes]]) -> None:
+    """Write several files atomically and durably with one flush for the whole batch.
+
+    Temporary files are written, then one ``os.sync()`` makes their data durable (one flush
+    instead of one fsync per file: thousands of files a day), then each is renamed into place
+    and the folder is fsynced. A crash leaves each file old or new, never partial.
+    """
+    for name, _ in files:
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"bad file name {name!r}")
+    for name, data in files:
+        (folder / f"{TMP_PREFIX}{name}").write_bytes(data)
+    os.sync()
+    for name, _ in files:
+        os.replace(folder / f"{TMP_PREFIX}{name}", folder / name)
+    fsync_dir(folder)
+
+
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:

@@ -45,9 +45,6 @@ USE_CDATA = False
 UNICODE_FORM: Literal["NFC"] = "NFC"
 # Largest XML document we parse (envelope or table), in bytes; larger inputs are refused.
 MAX_XML_BYTES = 64 * 1024 * 1024
-# Deepest element nesting accepted in an input document (the envelope is 5 levels deep,
-# a row document 4; anything far deeper is an attack or garbage).
-MAX_XML_DEPTH = 32
 
 # --- Numbers (§2.5, §7.6) ------------------------------------------------------------------
 # UNVERIFIED (§7.6, §12.7): rounding mode is not specified; half away from zero.

@@ -6,6 +6,7 @@ holds no rule and no money logic.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,7 +46,7 @@ class Table:
     def multi_row(self) -> bool:
         return self.row_element is not None
 
-    @property
+    @functools.cached_property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
