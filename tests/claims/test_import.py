@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import resource
 import json
+import resource
 from pathlib import Path
 
 import pytest
