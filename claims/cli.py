@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     cfg = ExportConfig(settings.claims.facility_code, settings.claims_outbox_dir, key,
                        load_code_lists(settings.claims.code_list_dir),
-                       settings.claims.machine_codes, settings.claims.technologist_codes)
+                       settings.claims.machine_codes, settings.claims.technologist_codes,
+                       workers=settings.claims.export_workers or (os.cpu_count() or 1),
+                       key_file=settings.claims.certificate_path,
+                       key_password=password.get_secret_value() if password else None)
     sessions = _sessions(settings)
     with Progress(disable=args.quiet) as progress:
         task = progress.add_task(f"claims {args.date}", total=None)

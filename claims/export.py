@@ -19,8 +19,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import multiprocessing as mp
+import os
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,7 +41,7 @@ from claims.outbox import day_folder, sha256_file, sweep_temporary, write_atomic
 from claims.records.episode import EpisodeRecord
 from claims.records.models import ClaimEpisode, ClaimExport
 from claims.records.store import load_episodes, to_record
-from claims.sign import SigningKey, sign_document
+from claims.sign import SigningKey, load_signing_key, sign_document
 from claims.validate.rules import check_episode
 from claims.validate.schema import schema, schema_for_table, xsd_errors
 from claims.validate.violations import Violation, blocking
@@ -54,6 +59,11 @@ class ExportConfig:
     codes: CodeLists
     machine_codes: dict[str, str] = field(default_factory=dict)
     technologist_codes: dict[str, str] = field(default_factory=dict)
+    # Parallel build + sign: worker processes open the same PKCS#12 file themselves (keys are
+    # not sent between processes). workers <= 1 builds in this process.
+    workers: int = 1
+    key_file: Path | None = None
+    key_password: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -128,17 +138,68 @@ def export_day(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date,
     total = len(ids)
     if progress:
         progress(0, total)
-    for start in range(0, total, CHUNK):
-        chunk = ids[start:start + CHUNK]
-        _export_chunk(sessions, cfg, chunk, folder, today, day, report)
-        if progress:
-            progress(len(chunk), total)
+    builder = Builder(cfg, total)
+    try:
+        for start in range(0, total, CHUNK):
+            chunk = ids[start:start + CHUNK]
+            _export_chunk(sessions, cfg, chunk, folder, today, day, report, builder)
+            if progress:
+                progress(len(chunk), total)
+    finally:
+        builder.close()
     report.manifest = write_manifest(sessions, cfg, day, folder, report)
     return report
 
 
+_WORKER_CFG: ExportConfig | None = None
+
+
+def _worker_init(cfg: ExportConfig) -> None:
+    global _WORKER_CFG
+    key = load_signing_key(cfg.key_file, cfg.key_password)
+    _WORKER_CFG = replace(cfg, key=key)
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        # A killed export (kill -9) must not leave workers behind: they exit with their parent.
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="parent-watch", daemon=True).start()
+
+
+def _worker_build(item: tuple[EpisodeRecord, dt.date]) -> tuple[bytes | None, list[Violation]]:
+    assert _WORKER_CFG is not None
+    return build_signed(item[0], _WORKER_CFG, item[1])
+
+
+class Builder:
+    """Runs build_signed for a batch, in this process or in a pool of worker processes."""
+
+    def __init__(self, cfg: ExportConfig, episodes: int) -> None:
+        self.cfg = cfg
+        self.pool: ProcessPoolExecutor | None = None
+        if cfg.workers > 1 and cfg.key_file is not None and episodes > CHUNK:
+            shipped = replace(cfg, key=None)  # type: ignore[arg-type]
+            self.pool = ProcessPoolExecutor(cfg.workers, mp.get_context("spawn"),
+                                            initializer=_worker_init, initargs=(shipped,))
+
+    def build(self, items: list[tuple[EpisodeRecord, dt.date]]
+              ) -> list[tuple[bytes | None, list[Violation]]]:
+        if self.pool is None:
+            return [build_signed(r, self.cfg, d) for r, d in items]
+        size = max(1, len(items) // (self.cfg.workers * 4))
+        return list(self.pool.map(_worker_build, items, chunksize=size))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
 def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: list[int],
-                  folder: Path, today: dt.date, day: dt.date, report: ExportReport) -> None:
+                  folder: Path, today: dt.date, day: dt.date, report: ExportReport,
+                  builder: Builder) -> None:
     with sessions.begin() as session:
         rows = load_episodes(session, chunk)
         work = []
@@ -155,8 +216,8 @@ def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: lis
     # the same version (same NGAYLAP) and rebuilds the same bytes.
     done: list[tuple[int, str, str, list[str]]] = []
     to_write: list[tuple[str, bytes]] = []
-    for row, record, export in work:
-        data, found = build_signed(record, cfg, export.built_on)
+    built = builder.build([(record, export.built_on) for _, record, export in work])
+    for (row, _record, export), (data, found) in zip(work, built, strict=True):
         report.violations.extend(found)
         if data is None:
             report.refused += 1

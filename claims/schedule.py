@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 
 from lienthong.db import make_engine, make_sessionmaker, writer_engine
@@ -33,7 +34,10 @@ def run_export(settings: Settings, day: dt.date) -> None:
                            password.get_secret_value() if password else None)
     cfg = ExportConfig(settings.claims.facility_code, settings.claims_outbox_dir, key,
                        load_code_lists(settings.claims.code_list_dir),
-                       settings.claims.machine_codes, settings.claims.technologist_codes)
+                       settings.claims.machine_codes, settings.claims.technologist_codes,
+                       workers=settings.claims.export_workers or (os.cpu_count() or 1),
+                       key_file=settings.claims.certificate_path,
+                       key_password=password.get_secret_value() if password else None)
     engine = make_engine(settings.effective_database_url)
     try:
         report = export_day(make_sessionmaker(writer_engine(engine)), cfg, day, dt.date.today())

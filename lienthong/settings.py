@@ -91,6 +91,9 @@ class ClaimsSettings(BaseModel):
         dt.time(1, 0), description="Local time of day of the daily export inside `serve`."
     )
     daily_export: bool = Field(False, description="Run the daily export inside `serve`.")
+    export_workers: int = Field(
+        0, ge=0, le=64, description="Processes building and signing files; 0 = one per CPU."
+    )
     code_list_dir: Path | None = Field(
         None, description="Folder whose <list>.csv files replace the shipped code lists."
     )

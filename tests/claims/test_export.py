@@ -16,7 +16,7 @@ from cryptography import x509
 
 from claims import synthetic
 from tests.claims.conftest import DAY, claims_env
-from tests.support.server import REPO_ROOT, lienthong
+from tests.support.server import REPO_ROOT, _children, lienthong
 
 
 def _seed(data: Path, count: int) -> None:
@@ -31,6 +31,14 @@ def _seed(data: Path, count: int) -> None:
 
 def _outbox(data: Path) -> Path:
     return data / "claims" / "outbox" / DAY.strftime("%Y%m%d")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -83,8 +91,14 @@ def test_kill_9_in_the_middle_then_rerun_completes_without_duplicates(
         if _outbox(data).is_dir() and len(list(_outbox(data).glob("ep*.xml"))) >= 10:
             break
         time.sleep(0.01)
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # Its build workers follow it (they watch their parent), leaving nothing running.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    assert not [p for p in workers if _alive(p)]
     partial = len(list(_outbox(data).glob("ep*.xml")))
     assert partial < count, "the export finished before it could be killed"
     assert not (_outbox(data) / "manifest.json").exists()
