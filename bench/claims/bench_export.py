@@ -50,7 +50,7 @@ def main(count: int) -> None:
     make_pkcs12(work / "c.p12", "bench")
     cfg = ExportConfig("79001", work / "outbox", load_signing_key(work / "c.p12", "bench"),
                        load_code_lists(), workers=os.cpu_count() or 1, key_file=work / "c.p12",
-                       key_password="bench")
+                       key_password="bench")  # noqa: S106 - throwaway benchmark certificate
     before = peak_mb()
     t0 = time.perf_counter()
     report = export_day(sessions, cfg, DAY, dt.date(2026, 12, 1))
