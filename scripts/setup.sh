@@ -41,7 +41,7 @@ case "${1:-}" in
   test)
     install_debs "${SERVE_DEBS[@]}" "${TEST_DEBS[@]}"
     python_env "[test]"
-    .venv/bin/ruff check lienthong pacs gateway tests bench
+    .venv/bin/ruff check lienthong pacs gateway claims tests bench
     .venv/bin/mypy
     set +e
     .venv/bin/python -m pytest "${@:2}"
