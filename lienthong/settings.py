@@ -70,6 +70,30 @@ class StorageSettings(BaseModel):
     )
 
 
+class ReportsSettings(BaseModel):
+    """Radiology reports: the printed header and the archive copy."""
+
+    hospital_name: str = Field(
+        "Bệnh viện Đa khoa tỉnh", description="Hospital name printed at the top of every report."
+    )
+    department: str = Field(
+        "Khoa Chẩn đoán hình ảnh", description="Department line under the hospital name."
+    )
+    address: str = Field("", description="Address line of the report header (may be empty).")
+    font_path: Path = Field(
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        description="TrueType font with Vietnamese glyphs for the PDF (Debian fonts-dejavu-core).",
+    )
+    bold_font_path: Path = Field(
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+        description="Bold face of the same font, for headings.",
+    )
+    archive_signed: bool = Field(
+        True,
+        description="Store each signed report in the archive as DICOM Encapsulated PDF.",
+    )
+
+
 class Settings(BaseSettings):
     """All of Lienthong's settings."""
 
@@ -89,6 +113,7 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(
