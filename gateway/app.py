@@ -1,56 +1,48 @@
-"""The HTTP application: ``create_app(settings)`` wires routers and shared state.
+"""The HTTP application: ``create_app(settings)`` wires state, error handlers, metrics, routers.
 
-Only the health check exists so far; DICOMweb, the REST API, authentication and audit are added
-as routers here.
+State on ``app.state``: ``settings``; ``engine``; ``sessions`` (plain sessionmaker, for reads and
+for routes framing their own ``with session.begin():``); ``write_sessions`` (the same engine,
+but SQLite transactions take the write lock at BEGIN); ``audit_sessions`` (writer sessions for
+the audit trail); ``secret_key`` (``gateway.auth.secrets``).
 """
 
 from __future__ import annotations
 
-import shutil
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from lienthong.db import make_engine
+from gateway.auth.secrets import load_secret_key
+from gateway.errors import install_error_handlers
+from gateway.metrics import metrics_middleware
+from gateway.routers import include_routers
+from lienthong.db import make_engine, make_sessionmaker, writer_engine
 from lienthong.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="Lienthong", version="0.1.0")
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Lienthong",
+        version="0.1.0",
+        description="PACS, DICOMweb and hospital integration API. Authenticate with "
+        "`POST /api/auth/token` (bearer) or `POST /api/auth/login` (browser cookie).",
+    )
     engine = make_engine(settings.effective_database_url)
     app.state.settings = settings
     app.state.engine = engine
-
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> JSONResponse:
-        """Liveness and readiness: the index answers and the storage volume has room."""
-        checks: dict[str, Any] = {}
-        healthy = True
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # any failure means "not ready"; the reason is reported
-            checks["database"] = f"error: {exc.__class__.__name__}"
-            healthy = False
-        try:
-            free = shutil.disk_usage(settings.objects_dir).free
-            checks["storage_free_bytes"] = free
-            if free < settings.storage.min_free_bytes:
-                checks["storage"] = "below low-water mark"
-                healthy = False
-            else:
-                checks["storage"] = "ok"
-        except OSError as exc:
-            checks["storage"] = f"error: {exc.strerror}"
-            healthy = False
-        body = {"status": "ok" if healthy else "degraded", **checks}
-        return JSONResponse(body, status_code=200 if healthy else 503)
-
-    @app.on_event("shutdown")
-    def _dispose() -> None:
-        engine.dispose()
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.write_sessions = make_sessionmaker(writer_engine(engine))
+    app.state.audit_sessions = app.state.write_sessions
+    app.state.secret_key = load_secret_key(settings)
+    install_error_handlers(app)
+    app.middleware("http")(metrics_middleware)
+    include_routers(app)
 
     return app

@@ -8,6 +8,8 @@ MODEL_MODULES = (
     "pacs.index.models",
     "pacs.peers",
     "pacs.reports.models",
+    "lienthong.audit",
+    "gateway.auth.models",
 )
 
 

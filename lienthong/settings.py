@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -94,6 +94,53 @@ class ReportsSettings(BaseModel):
     )
 
 
+class AuthSettings(BaseModel):
+    """Users, tokens, browser sessions and login throttling of the HTTP gateway."""
+
+    # A plain str (not SecretStr) so that the settings survive model_dump(mode="json") into the
+    # worker processes; repr=False keeps it out of reprs and logs.
+    secret_key: str | None = Field(
+        None,
+        repr=False,
+        description="Key for token hashes and CSRF tokens; unset = generated into "
+        "<data_dir>/secret_key (0600) on first start. Short or repetitive keys are refused.",
+    )
+    access_token_ttl: int = Field(900, ge=60, le=3600, description="Bearer access token seconds.")
+    refresh_token_ttl: int = Field(
+        43200, ge=300, le=30 * 86400, description="Refresh token (and bearer session) seconds."
+    )
+    session_ttl: int = Field(
+        28800, ge=300, le=7 * 86400, description="Browser cookie session seconds."
+    )
+    login_max_failures: int = Field(
+        10, ge=1, le=100, description="Failed logins per account or address within the window "
+        "before further attempts get 429."
+    )
+    login_window: int = Field(900, ge=60, description="Throttling window in seconds.")
+    min_password_length: int = Field(12, ge=8, le=128, description="Shortest accepted password.")
+    secure_cookies: bool = Field(
+        False,
+        description="Always mark cookies Secure (set behind a TLS-terminating proxy); they are "
+        "Secure anyway when the request came over https.",
+    )
+
+
+class QuerySettings(BaseModel):
+    """Query/Retrieve (C-FIND, C-MOVE, C-GET) and the Modality Worklist."""
+
+    max_results: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Most matches one C-FIND may return; more is refused with 0xA700.",
+    )
+    fuzzy_person_names: bool = Field(
+        False,
+        description="Match person names without case and Vietnamese diacritics for every "
+        "C-FIND, also for SCUs that cannot ask for it by extended negotiation.",
+    )
+
+
 class Settings(BaseSettings):
     """All of Lienthong's settings."""
 
@@ -111,9 +158,14 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the DICOM and HTTP servers bind to.")
     http_port: int = Field(8042, ge=1, le=65535, description="TCP port of the HTTP app.")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or one JSON object per line."
+    )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
     reports: ReportsSettings = Field(default_factory=ReportsSettings)  # type: ignore[arg-type]
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
+    query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -66,3 +66,10 @@ class UnknownMoveDestination(PacsError):
 class NotAuthorised(PacsError):
     dimse_status = 0x0124
     http_status = 403
+
+
+class TooManyMatches(PacsError):
+    """A query matches more than the configured maximum (C-FIND: Refused, out of resources)."""
+
+    dimse_status = 0xA700
+    http_status = 413

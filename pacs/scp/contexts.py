@@ -30,3 +30,23 @@ STORAGE_SOP_CLASSES: tuple[str, ...] = tuple(
 )
 
 VERIFICATION_SOP_CLASS = str(Verification)
+
+# Query/Retrieve, worklist, MPPS and storage commitment: plain uncompressed syntaxes suffice
+# for identifiers and N-service datasets.
+SERVICE_TRANSFER_SYNTAXES: tuple[str, ...] = (
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian
+)
+
+SERVICE_SOP_CLASSES: tuple[str, ...] = (
+    "1.2.840.10008.5.1.4.1.2.1.1",  # Patient Root Query/Retrieve Information Model - FIND
+    "1.2.840.10008.5.1.4.1.2.2.1",  # Study Root Query/Retrieve Information Model - FIND
+    "1.2.840.10008.5.1.4.1.2.1.2",  # Patient Root Query/Retrieve Information Model - MOVE
+    "1.2.840.10008.5.1.4.1.2.2.2",  # Study Root Query/Retrieve Information Model - MOVE
+    "1.2.840.10008.5.1.4.1.2.1.3",  # Patient Root Query/Retrieve Information Model - GET
+    "1.2.840.10008.5.1.4.1.2.2.3",  # Study Root Query/Retrieve Information Model - GET
+    "1.2.840.10008.5.1.4.31",  # Modality Worklist Information Model - FIND
+    "1.2.840.10008.3.1.2.3.3",  # Modality Performed Procedure Step
+    "1.2.840.10008.1.20.1",  # Storage Commitment Push Model
+)

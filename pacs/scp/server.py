@@ -19,8 +19,10 @@ from pynetdicom.transport import ThreadedAssociationServer
 from lienthong.settings import Settings
 from pacs.archive import Archive
 from pacs.peers import known_ae_titles
-from pacs.scp import handlers
+from pacs.scp import handlers, services
 from pacs.scp.contexts import (
+    SERVICE_SOP_CLASSES,
+    SERVICE_TRANSFER_SYNTAXES,
     STORAGE_SOP_CLASSES,
     STORAGE_TRANSFER_SYNTAXES,
     VERIFICATION_SOP_CLASS,
@@ -95,7 +97,12 @@ def build_ae(settings: Settings, archive: Archive) -> AE:
     ae.require_called_aet = True
     ae.add_supported_context(VERIFICATION_SOP_CLASS)
     for sop_class in STORAGE_SOP_CLASSES:
-        ae.add_supported_context(sop_class, list(STORAGE_TRANSFER_SYNTAXES))
+        # Both roles: a C-GET requester proposes to be the storage SCP (PS3.7 D.3.3.4).
+        ae.add_supported_context(
+            sop_class, list(STORAGE_TRANSFER_SYNTAXES), scu_role=True, scp_role=True
+        )
+    for sop_class in SERVICE_SOP_CLASSES:
+        ae.add_supported_context(sop_class, list(SERVICE_TRANSFER_SYNTAXES))
     return ae
 
 
@@ -113,10 +120,11 @@ class DicomServer:
         handlers_list = [
             (evt.EVT_C_ECHO, handlers.handle_echo),
             (evt.EVT_C_STORE, handlers.handle_store, [self.archive]),
+            *services.service_handlers(self.archive),
         ]
         server = self.ae.make_server(
             (self.settings.host, self.settings.dicom.port),
-            evt_handlers=handlers_list,  # type: ignore[arg-type]
+            evt_handlers=handlers_list,
             server_class=_ReusePortServer,
         )
         self.ae._servers.append(server)  # as AE.start_server does, so shutdown() finds it

@@ -1,0 +1,1 @@
+"""Administration API: users and the audit trail (admin role)."""

@@ -1,0 +1,144 @@
+"""`lienthong users ...` and `lienthong apikeys ...`: accounts and API keys from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.auth.apikeys import create_api_key, list_api_keys, revoke_api_key
+from gateway.auth.roles import Role, Scope
+from gateway.auth.secrets import load_secret_key
+from gateway.auth.users import create_user, disable_user, list_users
+from lienthong.settings import Settings
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    from lienthong.db import make_engine, make_sessionmaker, writer_engine
+    from lienthong.migrate import upgrade
+
+    upgrade(settings.effective_database_url)
+    return make_sessionmaker(writer_engine(make_engine(settings.effective_database_url)))
+
+
+def read_password() -> str:
+    """The new password: prompted twice without echo on a terminal, else one line of stdin."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ValueError("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    password = None if args.no_password else read_password()
+    with _sessions(settings).begin() as session:
+        user = create_user(session, args.name, args.role, password,
+                           min_length=settings.auth.min_password_length)
+    print(f"user {user.username} ({user.role}) created")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _sessions(settings)() as session:
+        rows: list[dict[str, Any]] = [
+            {"username": u.username, "role": u.role, "disabled": u.disabled,
+             "created_at": u.created_at.isoformat()}
+            for u in list_users(session)
+        ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table("user", "role", "disabled", "created")
+    for row in rows:
+        table.add_row(row["username"], row["role"], "yes" if row["disabled"] else "",
+                      row["created_at"][:19])
+    Console().print(table)
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    with _sessions(settings).begin() as session:
+        found = disable_user(session, args.name)
+    if not found:
+        print(f"no such user: {args.name}", file=sys.stderr)
+        return 1
+    print(f"user {args.name} disabled; its sessions are ended")
+    return 0
+
+
+def cmd_apikeys_add(args: argparse.Namespace, settings: Settings) -> int:
+    key = load_secret_key(settings)
+    with _sessions(settings).begin() as session:
+        row, plaintext = create_api_key(session, key, args.name, args.scope)
+    print(plaintext)
+    print(f"API key {row.name} ({row.scopes}) created; the key above is shown only once",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_apikeys_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _sessions(settings)() as session:
+        rows: list[dict[str, Any]] = [
+            {"name": k.name, "prefix": k.key_prefix, "scopes": k.scopes.split(),
+             "created_at": k.created_at.isoformat(),
+             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
+            for k in list_api_keys(session)
+        ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table("name", "key starts", "scopes", "created", "revoked")
+    for row in rows:
+        table.add_row(row["name"], row["prefix"] + "…", " ".join(row["scopes"]),
+                      row["created_at"][:19], (row["revoked_at"] or "")[:19])
+    Console().print(table)
+    return 0
+
+
+def cmd_apikeys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    with _sessions(settings).begin() as session:
+        found = revoke_api_key(session, args.name)
+    if not found:
+        print(f"no such API key: {args.name}", file=sys.stderr)
+        return 1
+    print(f"API key {args.name} revoked")
+    return 0
+
+
+def register(sub: Any) -> None:
+    users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users",
+                                                                           required=True)
+    add = users.add_parser("add", help="create a user (password from stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--no-password", action="store_true",
+                     help="no local password (the user logs in through OIDC)")
+    add.set_defaults(func=cmd_users_add)
+    ls = users.add_parser("list", help="list users")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_users_list)
+    dis = users.add_parser("disable", help="disable a user and end its sessions")
+    dis.add_argument("name")
+    dis.set_defaults(func=cmd_users_disable)
+
+    keys = sub.add_parser("apikeys", help="API keys for systems").add_subparsers(
+        dest="apikeys", required=True)
+    kadd = keys.add_parser("add", help="create an API key (printed once)")
+    kadd.add_argument("name")
+    kadd.add_argument("--scope", action="append", required=True,
+                      choices=[s.value for s in Scope])
+    kadd.set_defaults(func=cmd_apikeys_add)
+    kls = keys.add_parser("list", help="list API keys (never the keys themselves)")
+    kls.add_argument("--json", action="store_true")
+    kls.set_defaults(func=cmd_apikeys_list)
+    krv = keys.add_parser("revoke", help="revoke an API key")
+    krv.add_argument("name")
+    krv.set_defaults(func=cmd_apikeys_revoke)

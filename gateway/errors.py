@@ -1,0 +1,62 @@
+"""Errors to HTTP responses, in one place: RFC 9457 problem+json bodies.
+
+The PacsError family carries its own ``http_status``; the auth errors too. A 401 carries
+``WWW-Authenticate`` (RFC 6750 3), a 429 ``Retry-After``. Anything unexpected is logged with its
+traceback and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from gateway.auth.errors import AuthError, TooManyAttempts
+from pacs.errors import PacsError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+WWW_AUTHENTICATE = 'Bearer realm="lienthong"'
+
+
+def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
+            "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+async def handle_auth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)
+    headers: dict[str, str] = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    return problem(exc.http_status, exc.reason, headers)
+
+
+async def handle_pacs_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PacsError)
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.http_status == 401 else None
+    return problem(exc.http_status, exc.reason, headers)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal error; the event was logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AuthError, handle_auth_error)
+    app.add_exception_handler(PacsError, handle_pacs_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(Exception, handle_unexpected)

@@ -1,0 +1,108 @@
+"""Prometheus metrics: the HTTP middleware's own, and a small API for every other module.
+
+Other modules declare their metrics once at import, e.g.::
+
+    from gateway.metrics import counter, gauge
+    INGESTED = counter("lienthong_instances_ingested_total", "Instances stored.", ["source"])
+    INGESTED.labels(source="stow").inc()
+
+Names must start with ``lienthong_``. Label values must never carry patient data (no names,
+IDs or UIDs): only route templates, statuses, AE titles and similar bounded sets.
+Request latency is labelled by the route *template* (``/dicomweb/studies/{study}``), never the
+concrete path, so that label cardinality stays bounded and UIDs stay out of the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from fastapi import Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+PREFIX = "lienthong_"
+
+
+def _check(name: str) -> None:
+    if not name.startswith(PREFIX):
+        raise ValueError(f"metric names start with {PREFIX!r}: {name}")
+
+
+def _existing(name: str) -> object | None:
+    # Re-importing a module (tests) must not register the same metric twice.
+    return REGISTRY._names_to_collectors.get(name)
+
+
+def counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+    _check(name)
+    found = _existing(name) or _existing(name + "_total")
+    if isinstance(found, Counter):
+        return found
+    return Counter(name, documentation, list(labels))
+
+
+def gauge(name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
+    _check(name)
+    found = _existing(name)
+    if isinstance(found, Gauge):
+        return found
+    return Gauge(name, documentation, list(labels))
+
+
+def histogram(
+    name: str, documentation: str, labels: Sequence[str] = (),
+    buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+) -> Histogram:
+    _check(name)
+    found = _existing(name) or _existing(name + "_bucket")
+    if isinstance(found, Histogram):
+        return found
+    return Histogram(name, documentation, list(labels), buckets=tuple(buckets))
+
+
+REQUEST_SECONDS = histogram(
+    "lienthong_http_request_duration_seconds",
+    "HTTP request latency by route template and method.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+REQUESTS = counter(
+    "lienthong_http_requests_total", "HTTP responses by route template, method and status.",
+    ["route", "method", "status"],
+)
+FAILURES = counter(
+    "lienthong_http_failures_total",
+    "HTTP responses with status >= 500 by route template (server-side failures).",
+    ["route", "method"],
+)
+UNMATCHED = "<unmatched>"
+
+
+async def metrics_middleware(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route = request.scope.get("route")
+        template = str(getattr(route, "path", UNMATCHED))
+        REQUEST_SECONDS.labels(template, request.method).observe(time.perf_counter() - started)
+        REQUESTS.labels(template, request.method, str(status)).inc()
+        if status >= 500:
+            FAILURES.labels(template, request.method).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every registered metric, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,24 @@
+"""Every router of the HTTP app, collected in one place, each under the access policy.
+
+To add an endpoint: put it on a router listed here and give its path a rule in
+``gateway.auth.policy.RULES`` (the route inventory test fails otherwise).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from gateway import operations
+from gateway.auth.policy import enforce_policy
+
+
+def routers() -> list[APIRouter]:
+    from gateway.admin import users as admin_users
+    from gateway.auth import routes as auth_routes
+
+    return [operations.router, auth_routes.router, admin_users.router]
+
+
+def include_routers(app: FastAPI) -> None:
+    for router in routers():
+        app.include_router(router, dependencies=[Depends(enforce_policy)])

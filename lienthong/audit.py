@@ -1,0 +1,222 @@
+"""The audit trail: an append-only table of access decisions, linked by a SHA-256 hash chain.
+
+Every row stores ``row_hash = sha256(canonical content + prev_hash)`` where ``prev_hash`` is the
+previous row's ``row_hash`` (64 zeros for the first row) and ``seq`` counts rows from 1. Changing,
+deleting or inserting a row anywhere breaks the chain, which ``verify_chain`` detects; cutting
+rows off the end is detected against the chain head (``audit_chain_head``), which holds the last
+``seq`` and hash.
+
+Appends are serialised so that concurrent writers never fork the chain: ``record`` locks the
+single chain-head row with ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the caller's session
+must come from ``lienthong.db.writer_engine`` (``BEGIN IMMEDIATE`` takes the database write lock
+before the head is read). As a last line of defence ``seq`` and ``prev_hash`` are unique, so a
+fork cannot be committed even by a caller that gets the locking wrong. The migration adds
+triggers that refuse UPDATE and DELETE on ``audit_event``.
+
+This module is used by the HTTP gateway and by the DICOM services alike (``actor_kind``
+"user", "api_key" or "dicom_ae"). It never commits: the caller frames the transaction, and if the
+audit write fails the caller's request must fail too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from lienthong.db import Base, DicomUID, utcnow
+
+GENESIS_HASH = "0" * 64
+CHAIN_HEAD_ID = 1
+
+
+class Outcome(StrEnum):
+    """EventOutcomeIndicator of DICOM PS3.15 A.5.1 (0 success, 4 minor, 8 serious, 12 major)."""
+
+    SUCCESS = "success"
+    DENIED = "denied"  # authentication or authorisation refused: minor failure (4)
+    FAILURE = "failure"  # the action was attempted and failed: serious failure (8)
+
+
+class AuditEvent(Base):
+    """One audited decision or access. Rows are only ever inserted."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    occurred_at: Mapped[str] = mapped_column(String(32), index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(32), default="")
+    action: Mapped[str] = mapped_column(String(200), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64), default="")
+    study_instance_uid: Mapped[DicomUID | None] = mapped_column(index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The single row every append locks: the last ``seq`` and ``row_hash`` of the chain."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+
+
+HASHED_FIELDS = (
+    "seq",
+    "occurred_at",
+    "actor",
+    "actor_kind",
+    "role",
+    "action",
+    "outcome",
+    "address",
+    "study_instance_uid",
+    "patient_id",
+    "detail",
+    "prev_hash",
+)
+
+
+def format_time(moment: dt.datetime) -> str:
+    """The canonical UTC timestamp stored and hashed (identical on SQLite and PostgreSQL)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def compute_hash(event: AuditEvent) -> str:
+    """SHA-256 of the row's canonical JSON content, which includes the previous row's hash."""
+    content = {name: getattr(event, name) for name in HASHED_FIELDS}
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _lock_head(session: Session) -> AuditChainHead:
+    stmt = select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ID)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    head = session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+    if head is None:  # the migration inserts it; a database made from metadata alone may lack it
+        head = AuditChainHead(id=CHAIN_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    actor_kind: str,
+    role: str | None,
+    action: str,
+    outcome: Outcome | str,
+    address: str,
+    study_instance_uid: str | None = None,
+    patient_id: str | None = None,
+    detail: str = "",
+    now: dt.datetime | None = None,
+) -> AuditEvent:
+    """Append one event to the chain (flushed, not committed).
+
+    ``actor`` is a user name, an API key name or a calling AE title; ``action`` names what was
+    attempted (e.g. ``GET /dicomweb/studies`` or ``C-STORE``). Raises whatever the database
+    raises; the caller must then refuse the request it was auditing.
+    """
+    head = _lock_head(session)
+    event = AuditEvent(
+        seq=head.last_seq + 1,
+        occurred_at=format_time(now or utcnow()),
+        actor=actor[:128],
+        actor_kind=actor_kind,
+        role=role or "",
+        action=action[:200],
+        outcome=str(Outcome(outcome)),
+        address=address[:64],
+        study_instance_uid=study_instance_uid or None,
+        patient_id=patient_id or None,
+        detail=detail,
+        prev_hash=head.last_hash,
+    )
+    event.row_hash = compute_hash(event)
+    session.add(event)
+    head.last_seq, head.last_hash = event.seq, event.row_hash
+    session.flush()
+    return event
+
+
+def record_committed(sessions: sessionmaker[Session], **fields: object) -> AuditEvent:
+    """``record`` in its own transaction, committed before returning (for DICOM handlers).
+
+    ``sessions`` must be bound to ``writer_engine(...)`` on SQLite.
+    """
+    with sessions.begin() as session:
+        return record(session, **fields)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first row where the chain does not verify, and why."""
+
+    seq: int
+    event_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    rows: int
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def _events_in_order(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Walk the chain from the first row; report the first row that does not verify."""
+    expected_prev, expected_seq, count = GENESIS_HASH, 1, 0
+    for event in _events_in_order(session):
+        count += 1
+        if event.seq != expected_seq:
+            return ChainReport(count, ChainBreak(expected_seq, None, "row missing (gap in seq)"))
+        if event.prev_hash != expected_prev:
+            return ChainReport(
+                count, ChainBreak(event.seq, event.id, "prev_hash does not match the previous row")
+            )
+        if compute_hash(event) != event.row_hash:
+            return ChainReport(
+                count, ChainBreak(event.seq, event.id, "content does not match row_hash")
+            )
+        expected_prev, expected_seq = event.row_hash, expected_seq + 1
+    head = session.get(AuditChainHead, CHAIN_HEAD_ID)
+    if head is not None and (head.last_seq, head.last_hash) != (expected_seq - 1, expected_prev):
+        return ChainReport(
+            count,
+            ChainBreak(expected_seq, None, f"rows after seq {expected_seq - 1} were removed"),
+        )
+    return ChainReport(count, None)

@@ -1,0 +1,141 @@
+"""C-FIND SCP: Patient Root and Study Root Query/Retrieve (PS3.4 C.4.1), and the dispatch to
+the Modality Worklist (PS3.4 K) by the presentation context's SOP class.
+
+Each response carries exactly the requested keys, plus the unique keys of the level and the
+levels above, in UTF-8 when a value needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import cast
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pynetdicom.events import Event
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    ModalityWorklistInformationFind,
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+)
+
+from lienthong.settings import Settings
+from pacs.archive import Archive
+from pacs.errors import PacsError
+from pacs.index.query import InformationModel, check_level, find, response_keys
+from pacs.scp.identifiers import decode_identifier, filters_from, query_level, response
+from pacs.scp.status import FindResult, failure, log_failure
+
+log = logging.getLogger(__name__)
+
+PENDING = 0xFF00
+PENDING_UNSUPPORTED_KEYS = 0xFF01  # optional keys not supported (PS3.4 C.4.1.1.4)
+CANCELLED = 0xFE00
+SUCCESS = 0x0000
+
+FIND_MODELS = {
+    str(PatientRootQueryRetrieveInformationModelFind): InformationModel.PATIENT_ROOT,
+    str(StudyRootQueryRetrieveInformationModelFind): InformationModel.STUDY_ROOT,
+}
+
+# SOP Class Extended Negotiation for C-FIND (PS3.4 C.5.1.1.1), by byte position.
+RELATIONAL, COMBINED_DATETIME, FUZZY_NAMES = 0, 1, 2
+
+
+def negotiated(event: Event, sop_class: str) -> tuple[bool, bool, bool]:
+    """(relational, combined date-time, fuzzy names) asked for by the requestor for the class."""
+    requestor = event.assoc.requestor
+    extended = {str(k): v for k, v in requestor.sop_class_extended.items()}
+    info = extended.get(sop_class) or b""
+    flags = [len(info) > i and info[i] == 1 for i in (RELATIONAL, COMBINED_DATETIME, FUZZY_NAMES)]
+    return flags[0], flags[1], flags[2]
+
+
+def handle_sop_extended(event: Event) -> dict[str, bytes]:
+    """EVT_SOP_EXTENDED: accept relational, combined date-time and fuzzy name matching."""
+    accepted: dict[str, bytes] = {}
+    app_info: dict[str, bytes] = getattr(event, "app_info", None) or {}
+    for uid, info in app_info.items():
+        if str(uid) in FIND_MODELS:
+            # Timezone adjustment and enhanced multi-frame conversion are not offered.
+            accepted[str(uid)] = bytes(b if i < 3 else 0 for i, b in enumerate(info[:3]))
+    return accepted
+
+
+def handle_find(event: Event, archive: Archive) -> Iterator[FindResult]:
+    """C-FIND (PS3.4 C.4.1.1.4).
+
+    Yields 0xFF00 / 0xFF01 Pending with each match, then 0x0000; 0xFE00 when the requester
+    cancels; 0xA700 more matches than ``query.max_results``; 0xA900 malformed identifier,
+    unsupported level or missing unique key; 0xC001 index unavailable; 0xC000 unexpected error.
+    """
+    sop_class = str(event.context.abstract_syntax)
+    if sop_class == str(ModalityWorklistInformationFind):
+        from pacs.scp.worklist import handle_worklist_find
+
+        yield from handle_worklist_find(event, archive)
+        return
+    calling = event.assoc.requestor.ae_title.strip()
+    if event.is_cancelled:
+        yield CANCELLED, None
+        return
+    try:
+        matches, requested, level, charset = _run_query(event, archive, sop_class)
+    except PacsError as exc:
+        log_failure("C-FIND", calling, exc)
+        yield failure(exc.dimse_status, exc.reason), None
+        return
+    except Exception:
+        log.exception("C-FIND from %s failed unexpectedly", calling)
+        yield failure(0xC000, "unexpected error"), None
+        return
+    log.info("C-FIND %s from %s: %d match(es)", level, calling, len(matches))
+    for match in matches:
+        if event.is_cancelled:
+            yield CANCELLED, None
+            return
+        ds, missing = response(requested, match, level=str(level), request_charset=charset)
+        yield (PENDING_UNSUPPORTED_KEYS if missing else PENDING), ds
+    yield SUCCESS, None
+
+
+def _run_query(
+    event: Event, archive: Archive, sop_class: str
+) -> tuple[list[dict[str, object]], list[DataElement], str, object]:
+    model = FIND_MODELS[sop_class]
+    identifier = decode_identifier(cast(Dataset, event.identifier))
+    level = check_level(model, query_level(identifier))
+    filters, _sequences = filters_from(identifier)
+    relational, combined, fuzzy = negotiated(event, sop_class)
+    settings: Settings = archive.settings
+    with archive.sessions() as session:
+        found = find(
+            session,
+            level,
+            filters,
+            model=model,
+            fuzzy=fuzzy or settings.query.fuzzy_person_names,
+            relational=relational,
+            combined_datetime=combined,
+            max_results=settings.query.max_results,
+        )
+    keep = {*filters, *response_keys(model, level)}
+    matches: list[dict[str, object]] = [
+        {k: v for k, v in m.items() if k in keep} for m in found
+    ]
+    extra = _extra_values(identifier, archive)
+    for m in matches:
+        m.update(extra)
+    requested = [el for el in identifier if el.tag.group != 0x0000]
+    return matches, requested, str(level), identifier.get("SpecificCharacterSet")
+
+
+def _extra_values(identifier: Dataset, archive: Archive) -> dict[str, object]:
+    """Keys answered from configuration rather than the index (PS3.4 C.4.1.1.3.2)."""
+    extra: dict[str, object] = {}
+    if "RetrieveAETitle" in identifier:
+        extra["RetrieveAETitle"] = archive.settings.dicom.ae_title
+    if "InstanceAvailability" in identifier:
+        extra["InstanceAvailability"] = "ONLINE"
+    return extra
