@@ -3,7 +3,8 @@
 State on ``app.state``: ``settings``; ``engine``; ``sessions`` (plain sessionmaker, for reads and
 for routes framing their own ``with session.begin():``); ``write_sessions`` (the same engine,
 but SQLite transactions take the write lock at BEGIN); ``audit_sessions`` (writer sessions for
-the audit trail); ``secret_key`` (``gateway.auth.secrets``).
+the audit trail); ``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``);
+``viewer_files`` (the built web viewer, ``gateway.viewer``).
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from gateway.auth.secrets import load_secret_key
 from gateway.errors import install_error_handlers
 from gateway.metrics import metrics_middleware
 from gateway.routers import include_routers
+from gateway.viewer import viewer_files
 from lienthong.db import make_engine, make_sessionmaker, writer_engine
 from lienthong.settings import Settings
+from pacs.archive import open_archive
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        archive.close()
         engine.dispose()
 
     app = FastAPI(
@@ -41,6 +45,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.write_sessions = make_sessionmaker(writer_engine(engine))
     app.state.audit_sessions = app.state.write_sessions
     app.state.secret_key = load_secret_key(settings)
+    app.state.viewer_files = viewer_files(settings)
+    # The archive (store + index + group committer): signed reports go back into it through
+    # the same ingest path as C-STORE.
+    archive = open_archive(settings)
+    app.state.archive = archive
     install_error_handlers(app)
     app.middleware("http")(metrics_middleware)
     include_routers(app)

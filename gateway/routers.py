@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from gateway import operations
+from gateway import operations, viewer
 from gateway.auth.policy import enforce_policy
 
 
 def routers() -> list[APIRouter]:
     from gateway.admin import users as admin_users
+    from gateway.api import reports, worklist
     from gateway.auth import routes as auth_routes
 
-    return [operations.router, auth_routes.router, admin_users.router]
+    return [operations.router, auth_routes.router, admin_users.router, worklist.router,
+            reports.router, viewer.router]
 
 
 def include_routers(app: FastAPI) -> None:

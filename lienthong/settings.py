@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text, or one JSON object per line."
     )
+    viewer_dir: Path | None = Field(
+        None,
+        description="Built web viewer served under /viewer/; default viewer/dist of the source "
+        "tree (built by `npm ci && npm run build` in viewer/).",
+    )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
     reports: ReportsSettings = Field(default_factory=ReportsSettings)  # type: ignore[arg-type]

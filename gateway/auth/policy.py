@@ -65,6 +65,14 @@ RULES: tuple[Rule, ...] = (
          patient_data=True),
     Rule("/api/orders", READ, frozenset({Role.RADIOLOGIST, Role.REFERRING_DOCTOR, Role.IT}),
          frozenset({Scope.ORDERS}), patient_data=True),
+    # Reading: the worklist and reports (radiologists write and sign, referring doctors read);
+    # report templates are kept by admins. Pages of the viewer itself hold no patient data.
+    Rule("/viewer", READ, anonymous=True),
+    Rule("/api/worklist", READ, CLINICAL_READERS, patient_data=True),
+    Rule("/api/reports", READ, CLINICAL_READERS, patient_data=True),
+    Rule("/api/reports", WRITE, frozenset({Role.RADIOLOGIST}), patient_data=True),
+    Rule("/api/report-templates", READ, frozenset({Role.RADIOLOGIST, Role.ADMIN})),
+    Rule("/api/report-templates", WRITE, frozenset({Role.ADMIN})),
     # Insurance claims.
     Rule("/api/claims", ALL, frozenset({Role.CLAIMS_CLERK, Role.IT}),
          frozenset({Scope.CLAIMS}), patient_data=True),

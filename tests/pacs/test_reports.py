@@ -245,3 +245,40 @@ def test_draft_cannot_be_archived(archive: Archive, study_uid: str) -> None:
                                now=T0).id
     with pytest.raises(ValueError, match="signed"):
         archive_signed_report(archive, report_id)
+
+
+def test_cli_stores_signed_reports_missing_from_the_archive(
+    tmp_path: Path, shared_dicom: Path
+) -> None:
+    from tests.support.server import lienthong
+
+    data_dir = tmp_path / "data"
+    settings = load_settings(data_dir=data_dir, storage={"min_free_bytes": 0})
+    from lienthong.migrate import upgrade
+
+    upgrade(settings.effective_database_url)
+    archive = open_archive(settings)
+    try:
+        path = sorted((shared_dicom / "series" / "ct_head_ge_tilt").glob("*.dcm"))[0]
+        ds = pydicom.dcmread(path)
+        archive.ingest(encode(ds), transfer_syntax_uid=ExplicitVRLittleEndian,
+                       sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID)
+        with archive.sessions.begin() as s:
+            save_draft(s, ds.StudyInstanceUID, findings="f", conclusion="c", reader=NGUYEN,
+                       now=T0)
+            sign_report(s, ds.StudyInstanceUID, reader=NGUYEN, now=T0)
+    finally:
+        archive.close()
+    result = lienthong(data_dir, "reports", "archive",
+                       env={"LIENTHONG_STORAGE__MIN_FREE_BYTES": "0"})
+    assert "1 of 1 signed report(s) stored" in result.stdout
+    again = lienthong(data_dir, "reports", "archive",
+                      env={"LIENTHONG_STORAGE__MIN_FREE_BYTES": "0"})
+    assert "0 of 0" in again.stdout
+    archive = open_archive(settings)
+    try:
+        with archive.sessions() as s:
+            assert s.scalars(select(Instance).where(
+                Instance.sop_class_uid == ENCAPSULATED_PDF_STORAGE)).one()
+    finally:
+        archive.close()
