@@ -1,8 +1,13 @@
 // Build of the web viewer. The gateway serves viewer/dist under /viewer/.
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 export default defineConfig({
   base: '/viewer/',
+  resolve: {
+    // vtk.js (through xmlbuilder2) extends Node's EventEmitter: give it the browser package.
+    alias: { events: fileURLToPath(new URL('./node_modules/events/events.js', import.meta.url)) },
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

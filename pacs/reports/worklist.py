@@ -7,6 +7,7 @@ does; every word typed must occur in the name, or the text must start the Patien
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from pacs.index.models import Series, Study
 from pacs.reports.models import Report
 
 MAX_ROWS = 500
+LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))  # the hospital's day (Vietnam, no DST)
 
 
 class WorklistStatus(enum.StrEnum):
@@ -83,10 +85,33 @@ def _patient(text: str) -> ColumnElement[bool]:
     return or_(name, Study.patient_id.like(f"{_like_escape(text.strip())}%", escape="\\"))
 
 
+def _local_midnight(day: str) -> dt.datetime:
+    local = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=LOCAL_TZ)
+    return local.astimezone(dt.UTC)
+
+
+def _dates(date_from: str, date_to: str) -> ColumnElement[bool]:
+    """Study Date in the range; a study sent without a Study Date counts on the (local) day it
+    was received, so that it still shows in today's worklist."""
+    dated = [Study.study_date != ""]
+    received = [Study.study_date == ""]
+    if date_from:
+        dated.append(Study.study_date >= date_from)
+        received.append(Study.created_at >= _local_midnight(date_from))
+    if date_to:
+        dated.append(Study.study_date <= date_to)
+        received.append(Study.created_at < _local_midnight(date_to) + dt.timedelta(days=1))
+    return or_(and_(*dated), and_(*received))
+
+
 def search_worklist(session: Session, f: WorklistFilter) -> tuple[int, list[WorklistRow]]:
-    """(total matches, one page of rows). Raises ValueError for an unknown sort key."""
+    """(total matches, one page of rows). Raises ValueError for an unknown sort key or a date
+    that is not YYYYMMDD."""
     if f.sort not in SORT_COLUMNS and f.sort != "report_status":
         raise ValueError(f"cannot sort by {f.sort!r}")
+    for day in (f.date_from, f.date_to):
+        if day:
+            _local_midnight(day)  # ValueError for 20261399
     newest = (
         select(Report.study_instance_uid, func.max(Report.version).label("version"))
         .group_by(Report.study_instance_uid)
@@ -105,10 +130,8 @@ def search_worklist(session: Session, f: WorklistFilter) -> tuple[int, list[Work
     )
     status = func.coalesce(latest.c.status, WorklistStatus.UNREAD.value)
     conditions: list[ColumnElement[bool]] = []
-    if f.date_from:
-        conditions.append(Study.study_date >= f.date_from)
-    if f.date_to:
-        conditions.append(Study.study_date <= f.date_to)
+    if f.date_from or f.date_to:
+        conditions.append(_dates(f.date_from, f.date_to))
     if f.modality:
         conditions.append(
             exists().where(Series.study_fk == Study.id, Series.modality == f.modality.upper())

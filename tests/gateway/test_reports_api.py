@@ -72,6 +72,20 @@ def test_worklist_filters_by_patient_with_and_without_diacritics(
     assert mr == {uid for key, uid in studies.items() if key.endswith(":MR")}
 
 
+def test_worklist_days_use_study_date_or_the_day_received(
+    client: TestClient, token_for: Tokens, studies: dict[str, str]
+) -> None:
+    token = token_for(Role.RADIOLOGIST)
+    # The shared head CT has no Study Date: it counts on the day it was received (today).
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).strftime("%Y%m%d")
+    rows = _worklist(client, token, date_from=today, date_to=today)
+    assert studies["ct"] in {r["study_instance_uid"] for r in rows}
+    # The demo studies are dated (relative to 2026-12-03); one day selects only its own.
+    day = _worklist(client, token, date_from="20261203", date_to="20261203")
+    assert all(r["study_date"] in ("20261203", "") for r in day)
+    assert _worklist(client, token, date_from="19000101", date_to="19000102") == []
+
+
 def test_worklist_status_follows_the_report(
     client: TestClient, token_for: Tokens, studies: dict[str, str]
 ) -> None:
@@ -92,6 +106,7 @@ def test_worklist_status_follows_the_report(
 def test_worklist_refuses_bad_parameters(client: TestClient, token_for: Tokens) -> None:
     token = token_for(Role.RADIOLOGIST)
     for params in ({"sort": "password"}, {"date_from": "2026-12-03"}, {"status": "lost"},
+                   {"date_to": "20261399"},
                    {"order": "sideways"}, {"limit": "0"}):
         response = client.get("/api/worklist", params=params, headers=_auth(token))
         assert response.status_code in (400, 422), params

@@ -1,7 +1,7 @@
 // The viewport grid of the reader: layouts, one Cornerstone stack viewport per cell, overlays,
 // drag-and-drop of series, progressive loading (first image first, then prefetch in order).
 
-import { RenderingEngine, Enums as CoreEnums } from '@cornerstonejs/core';
+import { RenderingEngine, Enums as CoreEnums, utilities as coreUtilities } from '@cornerstonejs/core';
 import { utilities as toolUtilities } from '@cornerstonejs/tools';
 import { h } from './dom.js';
 import { createOverlay } from './overlay.js';
@@ -33,7 +33,10 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     slot.overlay.setSlice(index, ids.length);
     slot.overlay.setInstance(slot.byImageId?.get(ids[index]));
     const range = viewport.getProperties().voiRange;
-    if (range) slot.overlay.setWindow(range.upper - range.lower, (range.upper + range.lower) / 2);
+    if (range) {
+      const { windowWidth, windowCenter } = coreUtilities.windowLevel.toWindowLevel(range.lower, range.upper);
+      slot.overlay.setWindow(windowWidth, windowCenter);
+    }
     slot.overlay.setZoom(viewport.getZoom());
     onChange?.(slot);
   }

@@ -2,6 +2,7 @@
 // report panel beside the images. Order as in the Cornerstone examples: init -> tools ->
 // tool group -> engine -> viewports -> stack -> render.
 
+import { utilities as coreUtilities } from '@cornerstonejs/core';
 import { clear, h } from '../dom.js';
 import { openHelp } from '../help.js';
 import { createMeasurementList } from '../measurements.js';
@@ -14,7 +15,7 @@ import * as reportPanel from './report.js';
 const CINE_FPS = 15;
 
 function voi({ width, center }) {
-  return { lower: center - width / 2, upper: center + width / 2 };
+  return coreUtilities.windowLevel.toLowHighRange(width, center);
 }
 
 export function mount(root, params, ctx) {
