@@ -10,6 +10,7 @@ MODEL_MODULES = (
     "pacs.reports.models",
     "lienthong.audit",
     "gateway.auth.models",
+    "pacs.orders.models",
 )
 
 

@@ -1,1 +1,1 @@
-"""REST API routers (``/api/...``) other than authentication and administration."""
+"""REST API routers (JSON): the hospital's other systems, the reading worklist and reports."""
