@@ -7,6 +7,7 @@ import importlib
 MODEL_MODULES = (
     "pacs.index.models",
     "pacs.peers",
+    "pacs.reports.models",
     "lienthong.audit",
     "gateway.auth.models",
     "pacs.orders.models",

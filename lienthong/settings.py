@@ -76,6 +76,30 @@ class StorageSettings(BaseModel):
     )
 
 
+class ReportsSettings(BaseModel):
+    """Radiology reports: the printed header and the archive copy."""
+
+    hospital_name: str = Field(
+        "Bệnh viện Đa khoa tỉnh", description="Hospital name printed at the top of every report."
+    )
+    department: str = Field(
+        "Khoa Chẩn đoán hình ảnh", description="Department line under the hospital name."
+    )
+    address: str = Field("", description="Address line of the report header (may be empty).")
+    font_path: Path = Field(
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        description="TrueType font with Vietnamese glyphs for the PDF (Debian fonts-dejavu-core).",
+    )
+    bold_font_path: Path = Field(
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+        description="Bold face of the same font, for headings.",
+    )
+    archive_signed: bool = Field(
+        True,
+        description="Store each signed report in the archive as DICOM Encapsulated PDF.",
+    )
+
+
 class OidcSettings(BaseModel):
     """Login through the hospital's OpenID Connect identity provider (code flow with PKCE).
 
@@ -260,9 +284,15 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text, or one JSON object per line."
     )
+    viewer_dir: Path | None = Field(
+        None,
+        description="Built web viewer served under /viewer/; default viewer/dist of the source "
+        "tree (built by `npm ci && npm run build` in viewer/).",
+    )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
     claims: ClaimsSettings = Field(default_factory=ClaimsSettings)  # type: ignore[arg-type]
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)  # type: ignore[arg-type]
     dicomweb: DicomwebSettings = Field(default_factory=DicomwebSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SERVE_DEBS=(python3-venv python3-dev gcc)
+SERVE_DEBS=(python3-venv python3-dev gcc fonts-dejavu-core)
 TEST_DEBS=(dcmtk postgresql)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -90,7 +90,9 @@ def test_the_inventory_check_catches_a_route_without_a_rule(app: FastAPI) -> Non
 
 
 def test_anonymous_routes_are_only_health_auth_and_docs() -> None:
-    allowed = re.compile(r"^(/healthz|/api/auth/.+|/docs.*|/redoc|/openapi\.json)$")
+    allowed = re.compile(
+        r"^(/healthz|/api/auth/.+|/docs.*|/redoc|/openapi\.json|/viewer|/viewer/\{file_path:path\})$"
+    )
     assert sorted(p for _, p in ANONYMOUS if not allowed.match(p)) == []
 
 
