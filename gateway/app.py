@@ -3,7 +3,9 @@
 State on ``app.state``: ``settings``; ``engine``; ``sessions`` (plain sessionmaker, for reads and
 for routes framing their own ``with session.begin():``); ``write_sessions`` (the same engine,
 but SQLite transactions take the write lock at BEGIN); ``audit_sessions`` (writer sessions for
-the audit trail); ``secret_key`` (``gateway.auth.secrets``).
+the audit trail); ``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``: the
+store, index sessions and group committer that STOW-RS ingests through, exactly as the DICOM
+workers' C-STORE does; WADO-RS and QIDO-RS read through its sessions).
 """
 
 from __future__ import annotations
@@ -13,18 +15,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway import dicomweb
 from gateway.auth.secrets import load_secret_key
 from gateway.errors import install_error_handlers
+from gateway.headers import security_headers
 from gateway.metrics import metrics_middleware
 from gateway.routers import include_routers
 from lienthong.db import make_engine, make_sessionmaker, writer_engine
 from lienthong.settings import Settings
+from pacs.archive import open_archive
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        archive.close()
         engine.dispose()
 
     app = FastAPI(
@@ -35,13 +41,17 @@ def create_app(settings: Settings) -> FastAPI:
         "`POST /api/auth/token` (bearer) or `POST /api/auth/login` (browser cookie).",
     )
     engine = make_engine(settings.effective_database_url)
+    archive = open_archive(settings)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.archive = archive
     app.state.sessions = make_sessionmaker(engine)
     app.state.write_sessions = make_sessionmaker(writer_engine(engine))
     app.state.audit_sessions = app.state.write_sessions
     app.state.secret_key = load_secret_key(settings)
     install_error_handlers(app)
+    app.middleware("http")(security_headers)
+    dicomweb.install_errors(app)
     app.middleware("http")(metrics_middleware)
     include_routers(app)
 

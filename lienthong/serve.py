@@ -129,7 +129,10 @@ def serve(settings: Settings) -> None:
         if recovery is not None:
             recovery.join(5)
         if all(w.exitcode == 0 for w in workers):
-            marker.touch()
+            try:
+                marker.touch()
+            except OSError as exc:  # e.g. a full volume: the next start just scans for orphans
+                log.warning("could not leave the clean-shutdown marker: %s", exc.strerror)
         log.info("stopped")
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,8 @@ def check_ae_title(value: str) -> str:
 
 class DicomSettings(BaseModel):
     """The DICOM (DIMSE) service."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, not a no-op
 
     ae_title: str = Field("LIENTHONG", description="Our own AE title (called AE title).")
     port: int = Field(11112, ge=1, le=65535, description="TCP port of the DICOM SCP.")
@@ -59,6 +61,8 @@ class DicomSettings(BaseModel):
 
 class StorageSettings(BaseModel):
     """Where instance files live and when to refuse new ones."""
+
+    model_config = ConfigDict(extra="forbid")
 
     min_free_bytes: int = Field(
         256 * 1024 * 1024,
@@ -99,6 +103,23 @@ class OidcSettings(BaseModel):
         if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise ValueError("OIDC URLs must use https (http only for 127.0.0.1/localhost)")
         return value
+
+
+class DicomwebSettings(BaseModel):
+    """The DICOMweb gateway (QIDO-RS, WADO-RS, STOW-RS, WADO-URI)."""
+
+    public_url: str = Field(
+        "",
+        description="Base URL in front of /dicomweb (behind a proxy); '' = the request's.",
+    )
+    qido_default_limit: int = Field(100, ge=1, description="QIDO-RS results without a limit.")
+    qido_max_limit: int = Field(1000, ge=1, description="Largest QIDO-RS limit honoured.")
+    stow_max_part_bytes: int = Field(
+        1024**3, ge=1024, description="Largest instance STOW-RS accepts (HTTP 413 above)."
+    )
+    stow_max_request_bytes: int = Field(
+        8 * 1024**3, ge=1024, description="Largest STOW-RS request body (HTTP 413 above)."
+    )
 
 
 class AuthSettings(BaseModel):
@@ -186,6 +207,7 @@ class Settings(BaseSettings):
     )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    dicomweb: DicomwebSettings = Field(default_factory=DicomwebSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
     commitment: CommitmentSettings = Field(
@@ -240,11 +262,28 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build the settings from defaults, an optional TOML file, the environment and overrides."""
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
+    _check_environment()
     _CONFIG_FILE.path = config_file
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     finally:
         _CONFIG_FILE.path = None
+
+
+def _check_environment() -> None:
+    """Refuse ``LIENTHONG_*`` variables that name no setting (pydantic-settings ignores them).
+
+    Nested sections forbid unknown keys themselves; this catches unknown top-level names.
+    """
+    prefix = "LIENTHONG_"
+    unknown = sorted(
+        name
+        for name in os.environ
+        if name.upper().startswith(prefix)
+        and name[len(prefix) :].lower().split("__")[0] not in Settings.model_fields
+    )
+    if unknown:
+        raise ValueError(f"unknown setting(s) in the environment: {', '.join(unknown)}")
 
 
 @lru_cache(maxsize=1)

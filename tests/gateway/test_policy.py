@@ -6,7 +6,9 @@ or mounted outside ``gateway.routers`` (so without the policy dependency), fails
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +27,10 @@ from gateway.auth.roles import Role, Scope
 from lienthong.audit import AuditEvent
 from lienthong.settings import load_settings
 
+# Built at import because the routes parametrise the tests below; nothing is written to its
+# database, only the secret key file, removed at exit.
 _INVENTORY_DIR = Path(tempfile.mkdtemp(prefix="lienthong-routes-"))
+atexit.register(shutil.rmtree, _INVENTORY_DIR, True)
 INVENTORY_APP = create_app(load_settings(data_dir=_INVENTORY_DIR))
 
 

@@ -1,0 +1,15 @@
+"""The DICOMweb gateway (PS3.18) under ``/dicomweb``: QIDO-RS, WADO-RS, STOW-RS, WADO-URI."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gateway.dicomweb import qido, rendered, stow, wado, wado_uri
+from gateway.dicomweb.common import PREFIX, install_errors
+
+__all__ = ["PREFIX", "install_errors", "routers"]
+
+
+def routers() -> list[APIRouter]:
+    """Every DICOMweb router, each already under /dicomweb."""
+    return [qido.router, rendered.router, wado.router, stow.router, wado_uri.router]
