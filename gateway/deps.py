@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.auth.apikeys import find_api_key
+from gateway.auth.apikeys import find_api_key, mark_api_key_used
 from gateway.auth.errors import AuditUnavailable, CsrfRejected, Forbidden, NotAuthenticated
 from gateway.auth.roles import Role
 from gateway.auth.secrets import API_KEY_PREFIX, csrf_token, same_secret
@@ -120,6 +120,9 @@ def audit_request(
                 patient_id=_first_param(request, PATIENT_PARAMS),
                 detail=detail,
             )
+            if principal is not None and principal.kind == "api_key" and \
+                    outcome is audit.Outcome.SUCCESS:
+                mark_api_key_used(session, principal.name, now=utcnow())
     except SQLAlchemyError as exc:
         log.error("audit write failed (%s); refusing the request", exc.__class__.__name__)
         raise AuditUnavailable("the audit trail cannot be written; try again later") from exc

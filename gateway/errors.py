@@ -12,6 +12,7 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from gateway.auth.errors import AuthError, TooManyAttempts
@@ -50,6 +51,17 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     return problem(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
 
+async def handle_data_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value taken from the request (e.g. a NUL in a text parameter).
+    return problem(400, "a request value cannot be stored or searched")
+
+
+async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable on %s %s: %s", request.method, request.url.path,
+              exc.__class__.__name__)
+    return problem(503, "the database is unavailable; try again later", {"Retry-After": "5"})
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal error; the event was logged")
@@ -59,4 +71,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, handle_auth_error)
     app.add_exception_handler(PacsError, handle_pacs_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(DataError, handle_data_error)
+    app.add_exception_handler(OperationalError, handle_database_unavailable)
     app.add_exception_handler(Exception, handle_unexpected)

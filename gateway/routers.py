@@ -14,10 +14,14 @@ from gateway.auth.policy import enforce_policy
 
 def routers() -> list[APIRouter]:
     from gateway import dicomweb
+    from gateway.admin import audit as admin_audit
     from gateway.admin import users as admin_users
+    from gateway.api import orders
+    from gateway.auth import oidc_routes
     from gateway.auth import routes as auth_routes
 
-    return [operations.router, auth_routes.router, admin_users.router, *dicomweb.routers()]
+    return [operations.router, auth_routes.router, oidc_routes.router, admin_users.router,
+            admin_audit.router, orders.router, *dicomweb.routers()]
 
 
 def include_routers(app: FastAPI) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -91,6 +92,15 @@ HASHED_FIELDS = (
 )
 
 
+_XML_INCOMPATIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(value: str) -> str:
+    """Replace characters that PostgreSQL text or XML cannot hold (NUL, C0 controls, lone
+    surrogates) with U+FFFD, so that hostile input is still recorded instead of failing."""
+    return _XML_INCOMPATIBLE.sub("\ufffd", value)
+
+
 def format_time(moment: dt.datetime) -> str:
     """The canonical UTC timestamp stored and hashed (identical on SQLite and PostgreSQL)."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -139,15 +149,15 @@ def record(
     event = AuditEvent(
         seq=head.last_seq + 1,
         occurred_at=format_time(now or utcnow()),
-        actor=actor[:128],
+        actor=clean_text(actor[:128]),
         actor_kind=actor_kind,
         role=role or "",
-        action=action[:200],
+        action=clean_text(action[:200]),
         outcome=str(Outcome(outcome)),
-        address=address[:64],
-        study_instance_uid=study_instance_uid or None,
-        patient_id=patient_id or None,
-        detail=detail,
+        address=clean_text(address[:64]),
+        study_instance_uid=clean_text(study_instance_uid[:64]) if study_instance_uid else None,
+        patient_id=clean_text(patient_id[:64]) if patient_id else None,
+        detail=clean_text(detail),
         prev_hash=head.last_hash,
     )
     event.row_hash = compute_hash(event)
@@ -220,3 +230,48 @@ def verify_chain(session: Session) -> ChainReport:
             ChainBreak(expected_seq, None, f"rows after seq {expected_seq - 1} were removed"),
         )
     return ChainReport(count, None)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Search criteria; every given field must match (times as datetimes, inclusive)."""
+
+    actor: str | None = None
+    actor_kind: str | None = None
+    action: str | None = None  # prefix match, e.g. "GET /dicomweb"
+    outcome: str | None = None
+    study_instance_uid: str | None = None
+    patient_id: str | None = None
+    address: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def search_events(
+    session: Session,
+    criteria: AuditFilter,
+    *,
+    limit: int,
+    offset: int = 0,
+    newest_first: bool = True,
+) -> list[AuditEvent]:
+    """Events matching the criteria, newest first by default."""
+    stmt = select(AuditEvent)
+    for column, value in (
+        (AuditEvent.actor, criteria.actor),
+        (AuditEvent.actor_kind, criteria.actor_kind),
+        (AuditEvent.outcome, criteria.outcome),
+        (AuditEvent.study_instance_uid, criteria.study_instance_uid),
+        (AuditEvent.patient_id, criteria.patient_id),
+        (AuditEvent.address, criteria.address),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if criteria.action is not None:
+        stmt = stmt.where(AuditEvent.action.startswith(criteria.action, autoescape=True))
+    if criteria.since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= format_time(criteria.since))
+    if criteria.until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at <= format_time(criteria.until))
+    order = AuditEvent.seq.desc() if newest_first else AuditEvent.seq.asc()
+    return list(session.scalars(stmt.order_by(order).limit(limit).offset(offset)))

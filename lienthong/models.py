@@ -9,6 +9,7 @@ MODEL_MODULES = (
     "pacs.peers",
     "lienthong.audit",
     "gateway.auth.models",
+    "pacs.orders.models",
 )
 
 

@@ -37,7 +37,7 @@ def run_dicom_worker(settings_data: dict[str, Any], stop: MpEvent, ready: Any) -
     from pacs.scp.server import DicomServer
 
     settings = Settings.model_validate(settings_data)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     local_stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -66,7 +66,7 @@ class _HttpServer(uvicorn.Server):
 
 
 def serve(settings: Settings) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
     store = open_store(settings)
@@ -129,7 +129,10 @@ def serve(settings: Settings) -> None:
         if recovery is not None:
             recovery.join(5)
         if all(w.exitcode == 0 for w in workers):
-            marker.touch()
+            try:
+                marker.touch()
+            except OSError as exc:  # e.g. a full volume: the next start just scans for orphans
+                log.warning("could not leave the clean-shutdown marker: %s", exc.strerror)
         log.info("stopped")
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,8 @@ def check_ae_title(value: str) -> str:
 
 class DicomSettings(BaseModel):
     """The DICOM (DIMSE) service."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, not a no-op
 
     ae_title: str = Field("LIENTHONG", description="Our own AE title (called AE title).")
     port: int = Field(11112, ge=1, le=65535, description="TCP port of the DICOM SCP.")
@@ -60,6 +62,8 @@ class DicomSettings(BaseModel):
 class StorageSettings(BaseModel):
     """Where instance files live and when to refuse new ones."""
 
+    model_config = ConfigDict(extra="forbid")
+
     min_free_bytes: int = Field(
         256 * 1024 * 1024,
         ge=0,
@@ -86,6 +90,36 @@ class DicomwebSettings(BaseModel):
         8 * 1024**3, ge=1024, description="Largest STOW-RS request body (HTTP 413 above)."
     )
 
+class OidcSettings(BaseModel):
+    """Login through the hospital's OpenID Connect identity provider (code flow with PKCE).
+
+    Users still need a local account (``lienthong users add NAME --role R --no-password``): the
+    identity provider proves who they are, the local account says what they may do.
+    """
+
+    enabled: bool = Field(False, description="Offer login through the identity provider.")
+    issuer: str = Field("", description="The provider's issuer URL (discovery is read from "
+                        "<issuer>/.well-known/openid-configuration).")
+    client_id: str = Field("", description="Our client id at the provider.")
+    client_secret: str | None = Field(
+        None, repr=False, description="Client secret (client_secret_post); none = public client."
+    )
+    redirect_uri: str = Field(
+        "", description="Our callback as registered, e.g. https://pacs.example/api/auth/oidc/callback."
+    )
+    scopes: str = Field("openid profile", description="Scopes requested.")
+    username_claim: str = Field(
+        "preferred_username", description="ID token claim matched to the local user name."
+    )
+
+    @field_validator("issuer", "redirect_uri")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        # Plain http only to this machine (a stand-in provider in tests, a local proxy).
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("OIDC URLs must use https (http only for 127.0.0.1/localhost)")
+        return value
+
 
 class AuthSettings(BaseModel):
     """Users, tokens, browser sessions and login throttling of the HTTP gateway."""
@@ -111,10 +145,26 @@ class AuthSettings(BaseModel):
     )
     login_window: int = Field(900, ge=60, description="Throttling window in seconds.")
     min_password_length: int = Field(12, ge=8, le=128, description="Shortest accepted password.")
+    password_hash_memory_kib: int = Field(
+        65536, ge=19456, le=4 * 1024 * 1024, description="argon2id memory cost in KiB."
+    )
+    password_hash_time_cost: int = Field(3, ge=2, le=20, description="argon2id passes.")
+    oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
     secure_cookies: bool = Field(
         False,
         description="Always mark cookies Secure (set behind a TLS-terminating proxy); they are "
         "Secure anyway when the request came over https.",
+    )
+
+
+class CommitmentSettings(BaseModel):
+    """Storage commitment (N-ACTION / N-EVENT-REPORT)."""
+
+    retry_interval: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds between attempts to deliver a pending commitment report.",
     )
 
 
@@ -159,6 +209,9 @@ class Settings(BaseSettings):
     dicomweb: DicomwebSettings = Field(default_factory=DicomwebSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
+    commitment: CommitmentSettings = Field(
+        default_factory=CommitmentSettings  # type: ignore[arg-type]
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -208,11 +261,28 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build the settings from defaults, an optional TOML file, the environment and overrides."""
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
+    _check_environment()
     _CONFIG_FILE.path = config_file
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     finally:
         _CONFIG_FILE.path = None
+
+
+def _check_environment() -> None:
+    """Refuse ``LIENTHONG_*`` variables that name no setting (pydantic-settings ignores them).
+
+    Nested sections forbid unknown keys themselves; this catches unknown top-level names.
+    """
+    prefix = "LIENTHONG_"
+    unknown = sorted(
+        name
+        for name in os.environ
+        if name.upper().startswith(prefix)
+        and name[len(prefix) :].lower().split("__")[0] not in Settings.model_fields
+    )
+    if unknown:
+        raise ValueError(f"unknown setting(s) in the environment: {', '.join(unknown)}")
 
 
 @lru_cache(maxsize=1)

@@ -73,3 +73,19 @@ class TooManyMatches(PacsError):
 
     dimse_status = 0xA700
     http_status = 413
+
+
+class OrderRejected(PacsError):
+    """An imaging order (or a change to one) is invalid; `field` names the offending input."""
+
+    dimse_status = 0xA900
+    http_status = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+class NoSuchOrder(PacsError):
+    dimse_status = 0x0112  # No such SOP Instance (N-SET on an unknown MPPS)
+    http_status = 404

@@ -7,6 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role
 from gateway.auth.users import create_user, disable_user, list_users
 from gateway.deps import CurrentPrincipal, SessionDep, SettingsDep, WriteSessionDep
@@ -46,6 +47,7 @@ def post_user(
     with session.begin():
         try:
             user = create_user(session, body.username, body.role, body.password,
+                               passwords=passwords_for(settings.auth),
                                min_length=settings.auth.min_password_length)
         except ValueError as exc:
             status = 409 if "already exists" in str(exc) else 422

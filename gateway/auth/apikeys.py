@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.auth.models import ApiKey
@@ -55,6 +56,11 @@ def revoke_api_key(session: Session, name: str) -> bool:
         row.revoked_at = utcnow()
     session.flush()
     return True
+
+
+def mark_api_key_used(session: Session, name: str, *, now: dt.datetime) -> None:
+    """Note when a key was last let through (to find keys nobody uses any more)."""
+    session.execute(update(ApiKey).where(ApiKey.name == name).values(last_used_at=now))
 
 
 def find_api_key(session: Session, key: bytes, plaintext: str) -> ApiKey | None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth.apikeys import create_api_key, list_api_keys, revoke_api_key
+from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role, Scope
 from gateway.auth.secrets import load_secret_key
 from gateway.auth.users import create_user, disable_user, list_users
@@ -41,6 +42,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     password = None if args.no_password else read_password()
     with _sessions(settings).begin() as session:
         user = create_user(session, args.name, args.role, password,
+                           passwords=passwords_for(settings.auth),
                            min_length=settings.auth.min_password_length)
     print(f"user {user.username} ({user.role}) created")
     return 0

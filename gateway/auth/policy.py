@@ -40,8 +40,6 @@ class Rule:
     roles: frozenset[Role] = frozenset()
     scopes: frozenset[Scope] = frozenset()
     anonymous: bool = False
-    patient_data: bool = False
-    """Routes that return or change patient data: every access is audited (all routes are)."""
 
 
 RULES: tuple[Rule, ...] = (
@@ -54,20 +52,19 @@ RULES: tuple[Rule, ...] = (
     Rule("/metrics", READ, frozenset({Role.IT, Role.ADMIN}), frozenset({Scope.METRICS})),
     # Administration.
     Rule("/api/admin/users", ALL, frozenset({Role.ADMIN})),
-    Rule("/api/admin/audit", READ, frozenset({Role.ADMIN}), patient_data=True),
+    Rule("/api/admin/audit", READ, frozenset({Role.ADMIN})),
     # DICOMweb (PS3.18): search and retrieve; store (STOW-RS).
-    Rule("/dicomweb", READ, CLINICAL_READERS, frozenset({Scope.DICOMWEB}), patient_data=True),
+    Rule("/dicomweb", READ, CLINICAL_READERS, frozenset({Scope.DICOMWEB})),
     Rule("/dicomweb", frozenset({"POST"}), frozenset({Role.RADIOLOGIST, Role.IT}),
-         frozenset({Scope.STOW}), patient_data=True),
-    Rule("/wado", READ, CLINICAL_READERS, frozenset({Scope.DICOMWEB}), patient_data=True),
+         frozenset({Scope.STOW})),
+    Rule("/wado", READ, CLINICAL_READERS, frozenset({Scope.DICOMWEB})),
     # HIS orders: the HIS posts with its API key; staff can read them.
-    Rule("/api/orders", frozenset({"POST"}), scopes=frozenset({Scope.ORDERS}),
-         patient_data=True),
+    Rule("/api/orders", frozenset({"POST", "PATCH"}), scopes=frozenset({Scope.ORDERS})),
     Rule("/api/orders", READ, frozenset({Role.RADIOLOGIST, Role.REFERRING_DOCTOR, Role.IT}),
-         frozenset({Scope.ORDERS}), patient_data=True),
+         frozenset({Scope.ORDERS})),
     # Insurance claims.
     Rule("/api/claims", ALL, frozenset({Role.CLAIMS_CLERK, Role.IT}),
-         frozenset({Scope.CLAIMS}), patient_data=True),
+         frozenset({Scope.CLAIMS})),
 )
 
 

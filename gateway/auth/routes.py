@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from gateway.auth.errors import NotAuthenticated, TooManyAttempts
 from gateway.auth.models import LoginSession, User
+from gateway.auth.passwords import passwords_for
 from gateway.auth.secrets import csrf_token
-from gateway.auth.throttle import check_throttle, note_attempt
+from gateway.auth.throttle import check_throttle, forget_old_attempts, note_attempt
 from gateway.auth.tokens import (
     issue_bearer,
     open_browser_session,
@@ -41,6 +42,7 @@ from gateway.deps import (
     client_address,
 )
 from lienthong import audit
+from lienthong.audit import clean_text
 from lienthong.db import utcnow
 from lienthong.settings import Settings
 
@@ -84,19 +86,22 @@ def _password_login(
 ) -> User:
     """Check a password under throttling; audit and count the attempt; raise on failure."""
     now, address = utcnow(), client_address(request)
+    username = clean_text(username)[:64]  # hostile names are still counted and audited
+    window = dt.timedelta(seconds=settings.auth.login_window)
     refused: TooManyAttempts | None = None
     with session.begin():
         try:
             check_throttle(session, username, address, now=now,
-                           max_failures=settings.auth.login_max_failures,
-                           window=dt.timedelta(seconds=settings.auth.login_window))
-            user = check_credentials(session, username, password)
+                           max_failures=settings.auth.login_max_failures, window=window)
+            user = check_credentials(session, username, password,
+                                     passwords=passwords_for(settings.auth))
         except TooManyAttempts as exc:
             refused, user = exc, None
         if refused is not None:
             _audit_login(session, request, username, None, audit.Outcome.DENIED,
                          f"{how}: throttled")
         else:
+            forget_old_attempts(session, before=now - 2 * window)
             note_attempt(session, username, address, succeeded=user is not None, now=now)
             _audit_login(session, request, username, user.role if user else None,
                          audit.Outcome.SUCCESS if user else audit.Outcome.DENIED,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from gateway.auth.errors import TooManyAttempts
@@ -52,7 +52,5 @@ def note_attempt(
 
 def forget_old_attempts(session: Session, *, before: dt.datetime) -> int:
     """Drop attempts older than any window (the audit trail keeps the failures)."""
-    result = session.execute(
-        delete(LoginAttempt).where(or_(LoginAttempt.attempted_at < before))
-    )
+    result = session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < before))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

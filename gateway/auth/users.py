@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.auth.models import LoginSession, User
-from gateway.auth.passwords import hash_password, needs_rehash, verify_password
+from gateway.auth.passwords import Passwords
 from gateway.auth.roles import Role
 from lienthong.db import utcnow
 
@@ -33,7 +33,8 @@ def check_password(password: str, min_length: int) -> str:
 
 
 def create_user(
-    session: Session, username: str, role: Role | str, password: str | None, *, min_length: int
+    session: Session, username: str, role: Role | str, password: str | None, *,
+    passwords: Passwords, min_length: int,
 ) -> User:
     """Add a user. Raises ValueError for a bad or taken name, an unknown role, a weak password."""
     username = check_username(username)
@@ -42,7 +43,7 @@ def create_user(
         raise ValueError(f"user {username!r} already exists")
     password_hash = None
     if password is not None:
-        password_hash = hash_password(check_password(password, min_length))
+        password_hash = passwords.hash(check_password(password, min_length))
     user = User(username=username, role=str(role), password_hash=password_hash, disabled=False)
     session.add(user)
     session.flush()
@@ -59,7 +60,7 @@ def find_user(session: Session, username: str) -> User | None:
 
 def disable_user(session: Session, username: str) -> bool:
     """Disable an account and end its sessions at once; returns whether it existed."""
-    user = find_user(session, username)
+    user = find_user(session, username) if USERNAME_RE.fullmatch(username) else None
     if user is None:
         return False
     now = utcnow()
@@ -74,12 +75,14 @@ def disable_user(session: Session, username: str) -> bool:
     return True
 
 
-def check_credentials(session: Session, username: str, password: str) -> User | None:
+def check_credentials(
+    session: Session, username: str, password: str, *, passwords: Passwords
+) -> User | None:
     """The active user with this password, else None (same cost for unknown accounts)."""
     user = find_user(session, username) if USERNAME_RE.fullmatch(username) else None
-    ok = verify_password(user.password_hash if user else None, password)
+    ok = passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok or user.disabled:
         return None
-    if user.password_hash and needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash(password)
     return user

@@ -136,7 +136,16 @@ def _bulk_uri(element: DataElement) -> str:
 
 def dicom_json(ds: Dataset) -> str:
     """DICOM JSON (PS3.18 F.2) of the dataset, bulk data replaced by BulkDataURIs."""
-    body: dict[str, Any] = ds.to_json_dict(
-        bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri
-    )
+    try:
+        body: dict[str, Any] = ds.to_json_dict(
+            bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri
+        )
+    except (ValueError, TypeError, OverflowError):
+        # A value invalid for its VR (e.g. IS "1A") has no DICOM JSON form. The file keeps it
+        # as received; the metadata leaves that element out (pydicom logs which tag).
+        body = ds.to_json_dict(
+            bulk_data_threshold=BULK_THRESHOLD,
+            bulk_data_element_handler=_bulk_uri,
+            suppress_invalid_tags=True,
+        )
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

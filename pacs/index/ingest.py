@@ -31,6 +31,7 @@ from pacs.encoding import check_structure, inflate
 from pacs.errors import DatasetMismatch, UndecodableDataset
 from pacs.index.attributes import IndexAttributes, dicom_json, extract_attributes, fold_name
 from pacs.index.models import Instance, Patient, QuarantinedInstance, Series, Study
+from pacs.orders.service import link_study_to_order
 from pacs.storage.base import InstanceStore
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,7 @@ def _study_for(session: Session, a: IndexAttributes, patient: Patient) -> Study:
         )
         session.add(study)
         session.flush()
+        link_study_to_order(session, study)  # a scheduled order with this accession number
     elif study.patient_fk != patient.id:
         log.warning(
             "study %s received an instance for another patient; kept on its first patient",

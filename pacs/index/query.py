@@ -302,9 +302,13 @@ def _single(attr: Attribute, value: str, fuzzy: bool, dialect: str) -> ColumnEle
     return _text(column, value, dialect)
 
 
-def _condition(
+def condition(
     attr: Attribute, value: str, fuzzy: bool, dialect: str
 ) -> ColumnElement[bool] | None:
+    """The SQL condition for one key's value; None for universal matching.
+
+    Shared with the worklist, whose keys are columns of the order table.
+    """
     value = value.strip()
     if attr.kind is Kind.COUNT or value in ("", "*"):
         return None  # universal matching
@@ -418,9 +422,9 @@ def build_query(
         attr = attrs.get(keyword)
         if attr is None or keyword in consumed or value is None:
             continue
-        condition = _condition(attr, str(value), fuzzy, dialect)
-        if condition is not None:
-            stmt = stmt.where(condition)
+        where = condition(attr, str(value), fuzzy, dialect)
+        if where is not None:
+            stmt = stmt.where(where)
     return stmt.order_by(_PRIMARY[level])
 
 

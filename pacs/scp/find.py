@@ -20,10 +20,12 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
 )
 
+from lienthong import audit
 from lienthong.settings import Settings
 from pacs.archive import Archive
 from pacs.errors import PacsError
 from pacs.index.query import InformationModel, check_level, find, response_keys
+from pacs.scp.audit import AuditUnavailable, DicomAudit
 from pacs.scp.identifiers import decode_identifier, filters_from, query_level, response
 from pacs.scp.status import FindResult, failure, log_failure
 
@@ -63,7 +65,7 @@ def handle_sop_extended(event: Event) -> dict[str, bytes]:
     return accepted
 
 
-def handle_find(event: Event, archive: Archive) -> Iterator[FindResult]:
+def handle_find(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator[FindResult]:
     """C-FIND (PS3.4 C.4.1.1.4).
 
     Yields 0xFF00 / 0xFF01 Pending with each match, then 0x0000; 0xFE00 when the requester
@@ -74,16 +76,20 @@ def handle_find(event: Event, archive: Archive) -> Iterator[FindResult]:
     if sop_class == str(ModalityWorklistInformationFind):
         from pacs.scp.worklist import handle_worklist_find
 
-        yield from handle_worklist_find(event, archive)
+        yield from handle_worklist_find(event, archive, auditor)
         return
     calling = event.assoc.requestor.ae_title.strip()
     if event.is_cancelled:
         yield CANCELLED, None
         return
+    filters: dict[str, str] = {}
     try:
-        matches, requested, level, charset = _run_query(event, archive, sop_class)
+        matches, requested, level, charset, filters = _run_query(event, archive, sop_class)
+        auditor.record(event, f"C-FIND {level}", audit.Outcome.SUCCESS, filters,
+                       detail=f"{len(matches)} match(es); keys: {' '.join(sorted(filters))}")
     except PacsError as exc:
         log_failure("C-FIND", calling, exc)
+        _record_failure(auditor, event, "C-FIND", filters, exc)
         yield failure(exc.dimse_status, exc.reason), None
         return
     except Exception:
@@ -102,7 +108,7 @@ def handle_find(event: Event, archive: Archive) -> Iterator[FindResult]:
 
 def _run_query(
     event: Event, archive: Archive, sop_class: str
-) -> tuple[list[dict[str, object]], list[DataElement], str, object]:
+) -> tuple[list[dict[str, object]], list[DataElement], str, object, dict[str, str]]:
     model = FIND_MODELS[sop_class]
     identifier = decode_identifier(cast(Dataset, event.identifier))
     level = check_level(model, query_level(identifier))
@@ -128,7 +134,18 @@ def _run_query(
     for m in matches:
         m.update(extra)
     requested = [el for el in identifier if el.tag.group != 0x0000]
-    return matches, requested, str(level), identifier.get("SpecificCharacterSet")
+    return matches, requested, str(level), identifier.get("SpecificCharacterSet"), filters
+
+
+def _record_failure(
+    auditor: DicomAudit, event: Event, action: str, filters: dict[str, str], exc: PacsError
+) -> None:
+    if isinstance(exc, AuditUnavailable):
+        return
+    try:
+        auditor.record(event, action, audit.Outcome.FAILURE, filters, detail=exc.reason)
+    except AuditUnavailable:
+        pass  # the request fails anyway; the failure to audit is logged by the auditor
 
 
 def _extra_values(identifier: Dataset, archive: Archive) -> dict[str, object]:

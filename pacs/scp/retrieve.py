@@ -24,11 +24,13 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelMove,
 )
 
+from lienthong import audit
 from pacs.archive import Archive
 from pacs.errors import PacsError
 from pacs.index.query import InformationModel
 from pacs.index.retrieve import StoredInstance, resolve
 from pacs.peers import find_peer
+from pacs.scp.audit import AuditUnavailable, DicomAudit
 from pacs.scp.identifiers import decode_identifier, filters_from, query_level
 from pacs.scp.status import failure, log_failure
 from pacs.transcode import TranscodeFailed, load_for_peer
@@ -50,11 +52,24 @@ def _model(event: Event) -> InformationModel:
     return InformationModel.STUDY_ROOT
 
 
-def _instances(event: Event, archive: Archive) -> list[StoredInstance]:
-    identifier = decode_identifier(cast(Dataset, event.identifier))
-    filters, _ = filters_from(identifier)
-    with archive.sessions() as session:
-        return resolve(session, query_level(identifier), filters, model=_model(event))
+def _instances(
+    event: Event, archive: Archive, auditor: DicomAudit, action: str
+) -> list[StoredInstance]:
+    """Resolve the identifier and write the audit row (success or failure) before sending."""
+    filters: dict[str, str] = {}
+    try:
+        identifier = decode_identifier(cast(Dataset, event.identifier))
+        filters, _ = filters_from(identifier)
+        with archive.sessions() as session:
+            items = resolve(session, query_level(identifier), filters, model=_model(event))
+    except PacsError as exc:
+        if not isinstance(exc, AuditUnavailable):
+            auditor.record(event, action, audit.Outcome.FAILURE, filters, detail=exc.reason)
+        raise
+    studies = sorted({*filters.get("StudyInstanceUID", "").split("\\")} - {""})
+    auditor.record(event, action, audit.Outcome.SUCCESS, filters,
+                   detail=f"{len(items)} instance(s); studies: {' '.join(studies)[:400]}")
+    return items
 
 
 def _unsendable(item: StoredInstance) -> Dataset:
@@ -96,7 +111,7 @@ def _refused(status: int, comment: str) -> Iterator[Any]:
     yield failure(status, comment), None
 
 
-def handle_get(event: Event, archive: Archive) -> Iterator[Any]:
+def handle_get(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator[Any]:
     """C-GET (PS3.4 C.4.3.1.3): C-STORE sub-operations on the requester's association.
 
     Yields the number of sub-operations, then each instance; pynetdicom answers 0x0000,
@@ -106,7 +121,7 @@ def handle_get(event: Event, archive: Archive) -> Iterator[Any]:
     """
     calling = event.assoc.requestor.ae_title.strip()
     try:
-        items = _instances(event, archive)
+        items = _instances(event, archive, auditor, "C-GET")
     except PacsError as exc:
         log_failure("C-GET", calling, exc)
         yield from _refused(exc.dimse_status, exc.reason)
@@ -140,7 +155,7 @@ def _move_contexts(items: list[StoredInstance]) -> list[PresentationContext]:
     return [build_context(sop, list(syntaxes)) for sop, syntaxes in ordered[:MAX_CONTEXTS]]
 
 
-def handle_move(event: Event, archive: Archive) -> Iterator[Any]:
+def handle_move(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator[Any]:
     """C-MOVE (PS3.4 C.4.2.1.3): C-STORE sub-operations on a new association to a known peer.
 
     Yields the destination, the number of sub-operations, then each instance. Statuses:
@@ -159,7 +174,7 @@ def handle_move(event: Event, archive: Archive) -> Iterator[Any]:
     refusal: tuple[int, str] | None = None
     items: list[StoredInstance] = []
     try:
-        items = _instances(event, archive)
+        items = _instances(event, archive, auditor, f"C-MOVE to {peer.ae_title}")
     except PacsError as exc:
         log_failure("C-MOVE", calling, exc)
         refusal = exc.dimse_status, exc.reason

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
+from sqlalchemy.exc import SQLAlchemyError
 
 from lienthong.settings import Settings
 from pacs.archive import Archive
@@ -79,11 +80,19 @@ def _peer_lookup(archive: Archive) -> Callable[[], list[str] | None]:
         hit = cache.get("titles")
         if hit and now - hit[0] < 1.0:
             return hit[1]
-        with archive.sessions() as session:
-            titles = known_ae_titles(session)
+        try:
+            with archive.sessions() as session:
+                titles = known_ae_titles(session)
+        except SQLAlchemyError as exc:
+            # The index is unreachable: keep answering associations (C-ECHO, and C-STORE with
+            # 0xA701) with the last known peers rather than letting the acceptor thread die.
+            titles = hit[1] if hit else []
+            log.error("peer table unreachable, using the %d last known AE titles: %s",
+                      len(titles), exc.__class__.__name__)
         cache["titles"] = (now, titles)
         return titles
 
+    allowed()  # known from the start, so an index outage later still has a list to fall back on
     return allowed
 
 
@@ -137,6 +146,7 @@ class DicomServer:
 
     def stop(self, grace: float = 0.0) -> None:
         """Stop accepting; let open associations finish for up to `grace` seconds."""
+        services.stop_services(self.archive)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -8,6 +8,7 @@ into place with ``os.replace`` and the directory entry fsync'd, so a file that e
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -95,7 +96,10 @@ class FilesystemStore:
             if durable:
                 _fsync_dir(parent)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            # On a read-only volume even this unlink fails (EROFS): the original error is the
+            # one to report; a temporary file that could not be removed is swept at start.
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             if exc.errno in _OUT_OF_SPACE:
                 raise StorageUnavailable(f"cannot write instance file: {exc.strerror}") from exc
             raise

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from gateway.auth.models import ApiKey, User
-from gateway.auth.passwords import verify_password
+from gateway.auth.passwords import passwords_for
 from gateway.auth.secrets import token_digest
 from lienthong.db import make_engine, make_sessionmaker
 from lienthong.settings import load_settings
@@ -41,7 +41,8 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     with make_sessionmaker(make_engine(settings.effective_database_url))() as session:
         user = session.scalars(select(User)).one()
         assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
-        assert verify_password(user.password_hash, "a long enough password")
+        assert passwords_for(settings.auth).verify(user.password_hash, "a long enough password")
+        assert "m=65536,t=3,p=4" in user.password_hash  # the default (RFC 9106) cost
 
     assert lienthong(data, "users", "disable", "dr.lan").returncode == 0
     assert json.loads(lienthong(data, "users", "list", "--json").stdout)[0]["disabled"] is True

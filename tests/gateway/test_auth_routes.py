@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth.roles import Role
 from lienthong.audit import AuditEvent
-from tests.gateway.conftest import PASSWORD
+from tests.gateway.conftest import CHEAP_HASHING, PASSWORD
 
 
 def _login_form(name: str, password: str = PASSWORD) -> dict[str, str]:
@@ -203,3 +203,28 @@ def test_admin_user_api(
     names = {u["username"]: u["disabled"] for u in
              client.get("/api/admin/users", headers=admin).json()}
     assert names == {"u-admin": False, "ktv.hoa": True}
+
+
+def test_hostile_user_names_are_refused_counted_and_audited_on_every_database(
+    database_url: str, tmp_path: object
+) -> None:
+    """A NUL or control character in a login name must not crash the audit (PostgreSQL text
+    cannot hold NUL) nor escape it: the attempt is refused, audited and throttled."""
+    from pathlib import Path
+
+    from gateway.app import create_app
+    from lienthong.settings import load_settings
+
+    assert isinstance(tmp_path, Path)
+    app = create_app(load_settings(data_dir=tmp_path / "d", database_url=database_url,
+                                   auth=CHEAP_HASHING))
+    try:
+        with TestClient(app) as client:
+            for name in ("admin\x00", "a\x1b[31mred", "' OR 1=1 --", "x" * 500):
+                response = client.post("/api/auth/token", data=_login_form(name))
+                assert response.status_code == 401, response.text
+            with app.state.sessions() as session:
+                actors = session.scalars(select(AuditEvent.actor).order_by(AuditEvent.seq)).all()
+    finally:
+        app.state.engine.dispose()
+    assert actors == ["admin\ufffd", "a\ufffd[31mred", "' OR 1=1 --", "x" * 64]

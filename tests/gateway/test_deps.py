@@ -79,6 +79,11 @@ def test_api_key_scopes(
     assert either.json() == {"name": "ct-gateway", "kind": "api_key", "scopes": ["stow"]}
     bad = client.post("/test/key", headers={"X-API-Key": his[:-2] + "xx"})
     assert bad.status_code == 401
+    with sessions() as session:
+        from gateway.auth.models import ApiKey
+
+        used = {k.name: k.last_used_at for k in session.scalars(select(ApiKey))}
+    assert used["his"] is not None and used["ct-gateway"] is not None
     outcomes = [(e.actor, e.actor_kind, e.outcome) for e in _audit(sessions)]
     assert outcomes == [
         ("his", "api_key", "success"), ("his", "api_key", "success"),

@@ -15,11 +15,14 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Route
 
 from gateway.app import create_app
 from gateway.auth.policy import Rule, enforce_policy, rule_for
 from gateway.auth.roles import Role, Scope
+from lienthong.audit import AuditEvent
 from lienthong.settings import load_settings
 
 _INVENTORY_DIR = Path(tempfile.mkdtemp(prefix="lienthong-routes-"))
@@ -88,12 +91,16 @@ def test_anonymous_routes_are_only_health_auth_and_docs() -> None:
 
 @pytest.mark.parametrize(("method", "path", "rule"), GUARDED,
                          ids=[f"{m} {p}" for m, p, _ in GUARDED])
-def test_without_credentials_is_401(
-    client: TestClient, method: str, path: str, rule: Rule
+def test_without_credentials_is_401_and_audited(
+    client: TestClient, sessions: sessionmaker[Session], method: str, path: str, rule: Rule
 ) -> None:
     response = client.request(method, concrete(path))
     assert response.status_code == 401
     assert "www-authenticate" in response.headers
+    with sessions() as session:
+        last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert last is not None
+    assert (last.action, last.outcome, last.actor) == (f"{method} {path}", "denied", "anonymous")
 
 
 WRONG_ROLES = [(m, p, role) for m, p, rule in GUARDED for role in Role if role not in rule.roles]

@@ -233,7 +233,12 @@ def test_unsupported_optional_key_is_returned_empty(scp: RunningScp) -> None:
                                 "OtherPatientIDsSequence", "StudyInstanceUID"])
     (rsp,) = result.responses
     assert "OtherPatientIDsSequence" in rsp and len(rsp.OtherPatientIDsSequence) == 0
-    assert "0xff01" in result.log.lower() or "Pending" in result.log
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.PatientID = "BN0003"
+    identifier.OtherPatientIDsSequence = []
+    answers = _pynetdicom_find(scp.port, identifier, b"")
+    assert [s for s, _ in answers] == [0xFF01, 0x0000]  # Pending: optional keys not supported
 
 
 def _pynetdicom_find(port: int, identifier: Dataset, ext: bytes) -> list[tuple[int, Dataset]]:
@@ -246,7 +251,7 @@ def _pynetdicom_find(port: int, identifier: Dataset, ext: bytes) -> list[tuple[i
         port,
         [build_context(StudyRootQueryRetrieveInformationModelFind)],
         ae_title="LIENTHONG",
-        ext_neg=[item],
+        ext_neg=[item] if ext else None,
     )
     assert assoc.is_established
     answers = []
@@ -296,3 +301,19 @@ def test_combined_date_time_range_by_extended_negotiation(scp: RunningScp) -> No
     # Separately: any day in the range, between 10:00 and 12:00.
     separate = _pynetdicom_find(scp.port, identifier, b"\x00\x00")
     assert sorted(ds.PatientID for s, ds in separate if s == 0xFF00) == ["BN0002", "BN0002"]
+
+
+def test_every_find_is_audited(scp: RunningScp) -> None:
+    from sqlalchemy import select
+
+    from lienthong.audit import AuditEvent, verify_chain
+
+    findscu(scp.port, ["QueryRetrieveLevel=STUDY", "PatientID=BN0003", "StudyDate"])
+    findscu(scp.port, ["QueryRetrieveLevel=STUDY", "StudyDate=bad"])
+    with scp.archive.sessions() as session:
+        rows = list(session.scalars(select(AuditEvent).where(AuditEvent.actor == "FINDSCU")))
+        assert verify_chain(session).ok
+    ok = [r for r in rows if r.patient_id == "BN0003" and r.action == "C-FIND STUDY"]
+    assert ok and ok[-1].outcome == "success" and ok[-1].actor_kind == "dicom_ae"
+    assert "1 match" in ok[-1].detail
+    assert any(r.outcome == "failure" and "StudyDate" in r.detail for r in rows)

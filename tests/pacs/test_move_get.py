@@ -292,3 +292,19 @@ def test_get_from_unknown_calling_ae_is_refused(scp: RunningScp, tmp_path: Path)
     assert result.returncode != 0
     assert "Association Rejected" in result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_retrieves_are_audited(scp: RunningScp, destinations: dict[str, StoreScp]) -> None:
+    from sqlalchemy import select
+
+    from lienthong.audit import AuditEvent
+
+    with scp.archive.sessions() as session:
+        rows = list(session.scalars(select(AuditEvent).where(
+            AuditEvent.actor_kind == "dicom_ae")))
+    actions = {(r.actor, r.action.split(" ")[0], r.outcome) for r in rows}
+    assert ("MOVESCU", "C-MOVE", "success") in actions
+    assert ("GETSCU", "C-GET", "success") in actions
+    assert ("MOVESCU", "C-MOVE", "failure") in actions  # the malformed identifier
+    study_rows = [r for r in rows if r.action == "C-MOVE to STORESCP" and r.study_instance_uid]
+    assert study_rows and "40 instance(s)" in study_rows[0].detail

@@ -66,3 +66,20 @@ def storescu(
         args.append(STORESCU_PROPOSE[transfer_syntax])
     args += [*extra, "127.0.0.1", str(port), *map(str, files)]
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=DCMTK_ENV)
+
+
+def store_responses(output: str) -> list[tuple[str, str]]:
+    """(file sent, response text) pairs from `storescu -v` output, in sending order.
+
+    storescu prints "Sending file: <path>" before each C-STORE and "Received Store Response
+    (<status>)" after it; a file whose association broke off gets no response line.
+    """
+    pairs: list[tuple[str, str]] = []
+    current: str | None = None
+    for line in output.splitlines():
+        if "Sending file: " in line:
+            current = line.split("Sending file: ", 1)[1].strip()
+        elif "Received Store Response (" in line and current is not None:
+            pairs.append((current, line.split("Received Store Response (", 1)[1].rstrip(")")))
+            current = None
+    return pairs

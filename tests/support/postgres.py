@@ -49,11 +49,20 @@ class PostgresCluster:
             shutil.chown(self.socket_dir, "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.datadir), "-A", "trust",
                   "-U", self.user, "-E", "UTF8", "--locale=C.UTF-8")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server process (again), on the same port and data folder."""
         opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
                 f"-c unix_socket_directories={self.socket_dir} -c fsync=on "
                 f"-c synchronous_commit=on -c max_connections=100")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-w",
                   "-l", str(self.base / "server.log"), "start")
+
+    def pause(self) -> None:
+        """Stop the server process but keep the cluster, so that resume() brings it back:
+        for tests of an index that becomes unreachable."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"

@@ -36,8 +36,11 @@ class LienthongServer:
     """A `lienthong serve` subprocess bound to 127.0.0.1 on free ports."""
 
     def __init__(self, data_dir: Path, *, workers: int = 2, env: dict[str, str] | None = None,
-                 calling_ae: str = "TESTSCU") -> None:
+                 calling_ae: str = "TESTSCU", called_ae: str = "LIENTHONG",
+                 global_args: tuple[str, ...] = (), log_path: Path | None = None) -> None:
         self.data_dir = data_dir
+        self.called_ae = called_ae
+        self.global_args = global_args
         self.dicom_port = free_port()
         self.http_port = free_port()
         self.workers = workers
@@ -49,13 +52,14 @@ class LienthongServer:
         }
         self.calling_ae = calling_ae
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self.log_path = log_path or data_dir.parent / f"{data_dir.name}-server.log"
 
     def start(self, timeout: float = 60.0) -> LienthongServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lienthong.cli", "--data-dir", str(self.data_dir), "serve",
+            [sys.executable, "-m", "lienthong.cli", *self.global_args,
+             "--data-dir", str(self.data_dir), "serve",
              "--host", "127.0.0.1", "--dicom-port", str(self.dicom_port),
              "--http-port", str(self.http_port)],
             stdout=self.log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO_ROOT,
@@ -64,7 +68,7 @@ class LienthongServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early; log:\n{self.read_log()}")
-            if self.healthy() and echoscu(self.dicom_port, self.calling_ae):
+            if self.healthy() and echoscu(self.dicom_port, self.calling_ae, self.called_ae):
                 return self
             time.sleep(0.2)
         raise RuntimeError(f"server not ready in {timeout}s; log:\n{self.read_log()}")

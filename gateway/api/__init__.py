@@ -1,0 +1,1 @@
+"""REST API routers (JSON) for the hospital's other systems."""

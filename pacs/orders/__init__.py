@@ -1,0 +1,1 @@
+"""Imaging orders from the HIS: the worklist's source and the link between claims and images."""

@@ -1,0 +1,57 @@
+"""/healthz, /metrics (authenticated; latency by route template), JSON log lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from gateway.auth.roles import Role, Scope
+from lienthong.logs import configure_logging
+
+
+def test_healthz_is_anonymous(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["database"] == "ok"
+
+
+def test_metrics_by_route_template_for_it_and_a_metrics_key(
+    client: TestClient, token_for: Callable[[Role], str], make_api_key: Callable[..., str]
+) -> None:
+    it = {"Authorization": f"Bearer {token_for(Role.IT)}"}
+    client.get("/api/admin/users/1.2.840.99999/disable", headers=it)  # 405: wrong method
+    client.post("/api/admin/users/1.2.840.99999/disable", headers=it)  # 403 for IT
+    response = client.get("/metrics", headers=it)
+    assert response.status_code == 200
+    text = response.text
+    assert "lienthong_http_request_duration_seconds_bucket" in text
+    assert 'route="/api/admin/users/{username}/disable"' in text
+    assert 'status="403"' in text
+    assert "1.2.840.99999" not in text  # concrete paths never become labels
+    key = make_api_key("prometheus", Scope.METRICS)
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
+    assert scraped.status_code == 200
+    assert 'route="/metrics"' in scraped.text
+
+
+def test_json_log_lines(capsys: object) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    try:
+        logging.getLogger("gateway.test").warning("audit write failed (%s)", "OperationalError")
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("gateway.test").exception("unexpected")
+    finally:
+        configure_logging("INFO", "text")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["level"] == "WARNING" and first["logger"] == "gateway.test"
+    assert first["message"] == "audit write failed (OperationalError)"
+    assert "RuntimeError: boom" in second["exception"]

@@ -1,0 +1,96 @@
+"""Eight modalities sending at once: nothing lost or mixed, and the HTTP side keeps answering."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from tests.support.archive import register_peers, snapshot
+from tests.support.dcmtk import require, store_responses
+from tests.support.server import LienthongServer, lienthong
+from tests.support.synthetic import SyntheticStudy, make_study, sop_instance_uid
+
+MODALITIES = 8
+SERIES = 2
+PER_SERIES = 12
+
+
+def test_eight_modalities_at_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    titles = [f"MODALITY_{n}" for n in range(MODALITIES)]
+    register_peers(data_dir, titles)
+    studies: list[SyntheticStudy] = [
+        make_study(tmp_path / f"m{n}", patient_id=f"CONC{n}", series=SERIES,
+                   per_series=PER_SERIES, size=96, seed=n)
+        for n in range(MODALITIES)
+    ]
+    server = LienthongServer(data_dir, calling_ae=titles[0]).start()
+    health: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def poll_health() -> None:
+        url = f"http://127.0.0.1:{server.http_port}/healthz"
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    health.append(response.status)
+            except OSError as exc:  # includes a 5 s timeout and HTTP errors
+                errors.append(repr(exc))
+            stop.wait(0.05)
+
+    poller = threading.Thread(target=poll_health, daemon=True)
+    try:
+        poller.start()
+        senders = [
+            subprocess.Popen(
+                [require("storescu"), "-v", "-aet", title, "-aec", "LIENTHONG", "-nh",
+                 "127.0.0.1", str(server.dicom_port), *map(str, study.files)],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for title, study in zip(titles, studies, strict=True)
+        ]
+        outputs = [p.communicate(timeout=240)[0] for p in senders]
+        stop.set()
+        poller.join(10)
+        assert not poller.is_alive()
+
+        for study, output in zip(studies, outputs, strict=True):
+            responses = store_responses(output)
+            assert [r for _, r in responses] == ["Success"] * len(study.files), output[-2000:]
+        assert errors == []
+        assert len(health) >= 2 and set(health) == {200}
+
+        snap = snapshot(data_dir)
+        expected_total = MODALITIES * SERIES * PER_SERIES
+        assert len(snap.instances) == expected_total
+        assert snap.objects == snap.indexed_keys and snap.temporary == []
+        for study in studies:
+            for path in study.files:
+                row = snap.instances[sop_instance_uid(path)]
+                series_number = int(path.name[1:3])  # "sNNiMMMM.dcm" from make_study
+                assert row.study_instance_uid == study.study_instance_uid
+                assert row.series_instance_uid == study.series_instance_uids[series_number - 1]
+        per_series = Counter(row.series_instance_uid for row in snap.instances.values())
+        assert set(per_series.values()) == {PER_SERIES}
+        assert len(per_series) == MODALITIES * SERIES
+
+        listed = {s["study_instance_uid"]: s for s in studies_json(data_dir)}
+        for study in studies:
+            entry = listed[study.study_instance_uid]
+            assert (entry["series"], entry["instances"]) == (SERIES, SERIES * PER_SERIES)
+            assert entry["patient_id"] == study.patient_id and entry["modalities"] == "CT"
+        log = server.read_log()
+        assert "Nghiệm" not in log and "Nghi\\u1ec7m" not in log  # no patient names in logs
+    finally:
+        stop.set()
+        assert server.stop() == 0
+
+
+def studies_json(data_dir: Path) -> list[dict[str, object]]:
+    import json
+
+    return json.loads(lienthong(data_dir, "studies", "--json").stdout)
