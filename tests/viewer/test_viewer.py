@@ -141,13 +141,40 @@ def test_length_measurement_shows_millimetres(page: Any) -> None:
     shot(page, "05-length")
 
 
+def test_layouts_tag_browser_help_and_cine(page: Any) -> None:
+    page.select_option("[data-testid=layout]", "2x2")
+    page.wait_for_selector("[data-testid=viewport-3]")
+    assert page.locator(".cell").count() == 4
+    page.wait_for_selector("[data-testid=viewport-0] [data-testid=slice][data-index]")
+    page.click("[data-testid=series-list] h3")  # focus away from the layout menu
+    page.keyboard.press("g")
+    browser = page.locator("[data-testid=tag-browser]")
+    browser.wait_for()
+    assert "(0028,0010)" in browser.inner_text() and "Rows" in browser.inner_text()
+    shot(page, "06-tag-browser")
+    browser.locator("button").click()
+    page.keyboard.press("?")
+    help_overlay = page.locator("[data-testid=help]")
+    help_overlay.wait_for()
+    assert "Ctrl+S" in help_overlay.inner_text()
+    help_overlay.locator("button").click()
+    page.select_option("[data-testid=layout]", "1x1")
+    page.wait_for_function("document.querySelectorAll('.cell').length === 1")
+    page.wait_for_selector("[data-testid=viewport-0] [data-testid=slice][data-index]")
+    before = page.locator("[data-testid=slice]").get_attribute("data-index")
+    page.click("[data-action=cine]")
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=slice]').dataset.index !== '{before}'")
+    page.click("[data-action=cine]")
+
+
 def test_write_save_sign_reload_is_read_only(page: Any, site: Site) -> None:
     findings = "<script>window.__xss = 1</script>Nhu mô não không thấy tổn thương."
     page.fill("[data-testid=report-findings]", findings)
     page.fill("[data-testid=report-conclusion]", "Không thấy bất thường <b>trên</b> CT sọ não")
     page.click("[data-testid=report-save]")
     page.wait_for_selector("[data-testid=report-state]:has-text('Đã lưu')")
-    shot(page, "06-report-draft")
+    shot(page, "07-report-draft")
     page.click("[data-testid=report-sign]")  # the confirmation dialog is accepted
     page.wait_for_selector("[data-testid=signed-findings]")
     page.reload()
@@ -160,7 +187,7 @@ def test_write_save_sign_reload_is_read_only(page: Any, site: Site) -> None:
     assert not page.locator("[data-testid=report-sign]").is_visible()
     assert page.locator("[data-testid=report-amend]").is_visible()
     assert "bs.lan" in page.locator("[data-testid=report-state]").inner_text()
-    shot(page, "07-report-signed")
+    shot(page, "08-report-signed")
     page.goto(f"{site.url}/viewer/#/worklist")
     row = page.locator(f"tr[data-study-uid='{site.study_uid}']")
     row.wait_for()
@@ -175,4 +202,4 @@ def test_a_user_without_the_role_cannot_open_the_reader(page: Any, site: Site) -
     page.wait_for_selector("[data-testid=reader-error]")
     assert "không có quyền" in page.locator("[data-testid=reader-error]").inner_text()
     assert page.locator("canvas").count() == 0
-    shot(page, "08-forbidden")
+    shot(page, "09-forbidden")
