@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "lienthong.audit",
     "gateway.auth.models",
     "pacs.orders.models",
+    "claims.records.models",
 )
 
 

@@ -8,12 +8,14 @@ the edge (CLI, ``create_app``) and passed down; no other module reads the enviro
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -209,6 +211,59 @@ class QuerySettings(BaseModel):
     )
 
 
+class ClaimsSettings(BaseModel):
+    """The QĐ 130 claims export (claims/)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facility_code: str = Field(
+        "", description="MA_CSKCB / MACSKCB: the hospital's 5-character facility code."
+    )
+    outbox_dir: Path | None = Field(
+        None, description="Folder for signed claim files; default <data_dir>/claims/outbox."
+    )
+    certificate_path: Path | None = Field(
+        None, description="PKCS#12 file with the hospital's signing key and certificate."
+    )
+    certificate_password: SecretStr | None = Field(
+        None, description="Password of the PKCS#12 file; no default, signing is refused without."
+    )
+    export_time: dt.time = Field(
+        dt.time(1, 0), description="Local time of day of the daily export inside `serve`."
+    )
+    daily_export: bool = Field(False, description="Run the daily export inside `serve`.")
+    export_workers: int = Field(
+        0, ge=0, le=64, description="Processes building and signing files; 0 = one per CPU."
+    )
+    code_list_dir: Path | None = Field(
+        None, description="Folder whose <list>.csv files replace the shipped code lists."
+    )
+    machine_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="MA_MAY per sending AE title or station name, e.g. {CT1: CL.1.79001.SN42}.",
+    )
+    technologist_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="CCHN code per technologist name (DICOM Operators' Name), for NGUOI_THUC_HIEN.",
+    )
+
+    portal_url: str = Field(
+        "", description="Portal base URL, e.g. https://egw.baohiemxahoi.gov.vn (test host: "
+        "https://daotaoegw.baohiemxahoi.gov.vn)."
+    )
+    portal_username: str = Field("", description="Portal account, <MA_CSKCB>_BV.")
+    portal_password: SecretStr | None = Field(
+        None, description="Portal account password; no default, nothing is sent without it."
+    )
+
+    @field_validator("facility_code")
+    @classmethod
+    def _facility(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[0-9A-Z]{5}", value):
+            raise ValueError("claims.facility_code is 5 characters (digits / capital letters)")
+        return value
+
+
 class Settings(BaseSettings):
     """All of Lienthong's settings."""
 
@@ -236,6 +291,7 @@ class Settings(BaseSettings):
     )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    claims: ClaimsSettings = Field(default_factory=ClaimsSettings)  # type: ignore[arg-type]
     reports: ReportsSettings = Field(default_factory=ReportsSettings)  # type: ignore[arg-type]
     dicomweb: DicomwebSettings = Field(default_factory=DicomwebSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
@@ -275,6 +331,10 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def claims_outbox_dir(self) -> Path:
+        return self.claims.outbox_dir or self.data_dir / "claims" / "outbox"
 
     @property
     def dicom_workers(self) -> int:

@@ -51,7 +51,7 @@ case "${1:-}" in
     install_debs "${SERVE_DEBS[@]}" "${TEST_DEBS[@]}"
     python_env "[test]"
     viewer_build
-    .venv/bin/ruff check lienthong pacs gateway tests bench
+    .venv/bin/ruff check lienthong pacs gateway claims tests bench
     .venv/bin/mypy
     set +e
     .venv/bin/python -m pytest "${@:2}"

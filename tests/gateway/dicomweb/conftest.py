@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from gateway.app import create_app
 from gateway.auth.models import User
+from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role
 from gateway.auth.users import create_user
 from lienthong.migrate import upgrade
@@ -68,7 +69,8 @@ class Gateway:
         """Create the user if needed and log in through POST /api/auth/token."""
         with self.app.state.write_sessions.begin() as session:
             if session.scalar(select(User.id).where(User.username == username)) is None:
-                create_user(session, username, role, PASSWORD, min_length=12)
+                create_user(session, username, role, PASSWORD,
+                            passwords=passwords_for(self.settings.auth), min_length=12)
         response = requests.post(
             f"{self.url}/api/auth/token",
             data={"username": username, "password": PASSWORD},
