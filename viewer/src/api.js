@@ -35,6 +35,7 @@ export function createApi({ session, onUnauthenticated, fetchFn = (...a) => fetc
       .then(async (r) => {
         if (!r.ok) return false;
         session.setTokens(await r.json());
+        keepFresh();
         return true;
       })
       .finally(() => { refreshing = null; });
@@ -59,8 +60,21 @@ export function createApi({ session, onUnauthenticated, fetchFn = (...a) => fetc
     return response;
   }
 
+  // Image frames are fetched by the image loader with the current access token, which has no
+  // retry-on-401: renew the token before it expires instead (at 80 % of its lifetime).
+  let renewTimer = null;
+  function keepFresh() {
+    clearTimeout(renewTimer);
+    if (!session.refreshToken || !session.expiresAt) return;
+    const wait = Math.max(5_000, (session.expiresAt - Date.now()) * 0.8);
+    renewTimer = setTimeout(async () => {
+      if (await refresh()) keepFresh();
+    }, wait);
+  }
+
   return {
     request,
+    keepFresh,
     async json(path, options) {
       const response = await request(path, options);
       return response.status === 204 ? null : response.json();
@@ -75,11 +89,13 @@ export function createApi({ session, onUnauthenticated, fetchFn = (...a) => fetc
       });
       if (!response.ok) throw await errorFrom(response);
       session.setTokens(await response.json());
+      keepFresh();
       const me = await this.json('/api/auth/me');
       session.setUser({ name: me.name, role: me.role });
       return me;
     },
     async logout() {
+      clearTimeout(renewTimer);
       try {
         await request('/api/auth/logout', { method: 'POST', retry: false });
       } catch {

@@ -53,5 +53,6 @@ export function boot(root) {
   }
 
   window.addEventListener('hashchange', route);
+  api.keepFresh(); // a reload keeps the tab's session: renew its token on schedule
   route();
 }

@@ -14,8 +14,11 @@ export function createSession(storage) {
     get user() { return state?.user ?? null; },
     get accessToken() { return state?.accessToken ?? null; },
     get refreshToken() { return state?.refreshToken ?? null; },
-    setTokens({ access_token, refresh_token }) {
-      state = { ...(state || {}), accessToken: access_token, refreshToken: refresh_token };
+    /** Milliseconds since the epoch when the access token expires (0 if unknown). */
+    get expiresAt() { return state?.expiresAt ?? 0; },
+    setTokens({ access_token, refresh_token, expires_in }) {
+      const expiresAt = expires_in ? Date.now() + expires_in * 1000 : 0;
+      state = { ...(state || {}), accessToken: access_token, refreshToken: refresh_token, expiresAt };
       persist();
     },
     setUser(user) {

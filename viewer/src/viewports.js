@@ -1,7 +1,9 @@
 // The viewport grid of the reader: layouts, one Cornerstone stack viewport per cell, overlays,
 // drag-and-drop of series, progressive loading (first image first, then prefetch in order).
 
-import { RenderingEngine, Enums as CoreEnums, utilities as coreUtilities } from '@cornerstonejs/core';
+import {
+  RenderingEngine, Enums as CoreEnums, eventTarget, utilities as coreUtilities,
+} from '@cornerstonejs/core';
 import { utilities as toolUtilities } from '@cornerstonejs/tools';
 import { h } from './dom.js';
 import { createOverlay } from './overlay.js';
@@ -68,12 +70,33 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     slots.forEach((s) => s.cell.classList.toggle('active', s.index === index));
   }
 
+  // Performance API marks (read by bench/viewer): the first image on screen and the whole
+  // series in the image cache.
+  function markSeriesLoaded(imageIds, uid) {
+    const wanted = new Set(imageIds);
+    const onLoaded = (evt) => {
+      if (!wanted.delete(evt.detail?.image?.imageId)) return;
+      if (wanted.size === 0) {
+        performance.mark('lt:series-loaded', { detail: uid });
+        eventTarget.removeEventListener(Events.IMAGE_LOADED, onLoaded);
+      }
+    };
+    eventTarget.addEventListener(Events.IMAGE_LOADED, onLoaded);
+    return () => eventTarget.removeEventListener(Events.IMAGE_LOADED, onLoaded);
+  }
+
   async function show(slot, series) {
     slot.series = series;
+    performance.mark('lt:series-requested', { detail: series.uid });
     const { imageIds, byImageId } = await loadSeries(series);
     slot.byImageId = byImageId;
     const viewport = viewportOf(slot);
     toolUtilities.stackPrefetch.disable(slot.element);
+    slot.stopWatching?.();
+    slot.stopWatching = markSeriesLoaded(imageIds, series.uid);
+    slot.element.addEventListener(Events.IMAGE_RENDERED, () => {
+      performance.mark('lt:first-image', { detail: series.uid });
+    }, { once: true });
     await viewport.setStack(imageIds, 0);
     viewport.render();
     // The first image is on screen; fetch the rest around it, nearest first.
@@ -119,7 +142,7 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     resize,
     destroy() {
       window.removeEventListener('resize', resize);
-      slots.forEach((s) => toolUtilities.stackPrefetch.disable(s.element));
+      slots.forEach((s) => { toolUtilities.stackPrefetch.disable(s.element); s.stopWatching?.(); });
       engine.destroy();
     },
   };

@@ -61,7 +61,10 @@ export function mount(root, _params, ctx) {
   }
 
   function row(study) {
-    const open = () => navigate(`/reader/${encodeURIComponent(study.study_instance_uid)}`);
+    const open = () => {
+      performance.mark('lt:open-study', { detail: study.study_instance_uid });
+      navigate(`/reader/${encodeURIComponent(study.study_instance_uid)}`);
+    };
     const status = study.report_status || 'unread';
     return h('tr', { class: `status-${status}`, tabindex: 0, dataset: { studyUid: study.study_instance_uid }, onclick: open, onkeydown: (e) => e.key === 'Enter' && open() },
       h('td', {}, formatName(study.patient_name)),
