@@ -5,8 +5,10 @@ for routes framing their own ``with session.begin():``); ``write_sessions`` (the
 but SQLite transactions take the write lock at BEGIN); ``audit_sessions`` (writer sessions for
 the audit trail); ``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``: the
 store, index sessions and group committer that STOW-RS ingests through, exactly as the DICOM
-workers' C-STORE does; WADO-RS and QIDO-RS read through its sessions); ``patient_for_study``
-(the Patient ID of a study UID, so that audit rows of study routes name the patient).
+workers' C-STORE does, and signed reports go back through it; WADO-RS and QIDO-RS read through
+its sessions); ``viewer_files`` (the built web viewer, ``gateway.viewer``);
+``patient_for_study`` (the Patient ID of a study UID, so that audit rows of study routes name
+the patient).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from fastapi import FastAPI
 from gateway import dicomweb
 from gateway.auth.secrets import load_secret_key
 from gateway.errors import install_error_handlers
+from gateway.headers import security_headers
 from gateway.metrics import metrics_middleware
 from gateway.routers import include_routers
+from gateway.viewer import viewer_files
 from lienthong.db import make_engine, make_sessionmaker, writer_engine
 from lienthong.settings import Settings
 from pacs.archive import open_archive
@@ -50,7 +54,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.write_sessions = make_sessionmaker(writer_engine(engine))
     app.state.audit_sessions = app.state.write_sessions
     app.state.secret_key = load_secret_key(settings)
+    app.state.viewer_files = viewer_files(settings)
     install_error_handlers(app)
+    app.middleware("http")(security_headers)
     dicomweb.install_errors(app)
     app.middleware("http")(metrics_middleware)
     include_routers(app)

@@ -15,17 +15,24 @@ concrete path, so that label cardinality stays bounded and UIDs stay out of the 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from fastapi import Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from lienthong.audit import CHAIN_HEAD_ID, AuditChainHead
 
 PREFIX = "lienthong_"
 
@@ -103,6 +110,38 @@ async def metrics_middleware(
             FAILURES.labels(template, request.method).inc()
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text exposition of every registered metric, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+class IndexCollector(Collector):
+    """Figures read from the shared index at scrape time.
+
+    The DICOM workers are separate processes, so their in-memory counters are not visible to
+    this one; the index is. ``rate(lienthong_index_instances[5m])`` is the ingest rate of all
+    workers and nodes together.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        from pacs.index.models import Instance, QuarantinedInstance, Study
+
+        with self.sessions() as session:
+            counts = {
+                "lienthong_index_instances": (Instance, "Instances in the index."),
+                "lienthong_index_studies": (Study, "Studies in the index."),
+                "lienthong_quarantined_instances": (
+                    QuarantinedInstance, "Re-sent instances with different content, kept aside."),
+            }
+            for name, (model, doc) in counts.items():
+                value = session.scalar(select(func.count()).select_from(model)) or 0
+                yield GaugeMetricFamily(name, doc, value=value)
+            head = session.get(AuditChainHead, CHAIN_HEAD_ID)
+            yield CounterMetricFamily("lienthong_audit_events", "Audit events appended.",
+                                      value=head.last_seq if head else 0)
+
+
+def exposition(*collectors: Collector) -> tuple[bytes, str]:
+    """The text exposition of every registered metric plus ``collectors``, and its type."""
+    extra = CollectorRegistry(auto_describe=False)
+    for collector in collectors:
+        extra.register(collector)
+    return generate_latest(REGISTRY) + generate_latest(extra), CONTENT_TYPE_LATEST

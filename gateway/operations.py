@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deps import SettingsDep
-from gateway.metrics import exposition
+from gateway.metrics import IndexCollector, exposition
 
 router = APIRouter(tags=["operations"])
 
@@ -44,7 +44,8 @@ def healthz(request: Request, settings: SettingsDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics() -> Response:
-    """Prometheus text exposition (request latency by route, failures, module metrics)."""
-    body, content_type = exposition()
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition (request latency by route, failures, index and audit
+    figures, module metrics)."""
+    body, content_type = exposition(IndexCollector(request.app.state.sessions))
     return Response(body, media_type=content_type)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from gateway import operations
+from gateway import operations, viewer
 from gateway.auth.policy import enforce_policy
 
 
@@ -16,12 +16,13 @@ def routers() -> list[APIRouter]:
     from gateway import dicomweb
     from gateway.admin import audit as admin_audit
     from gateway.admin import users as admin_users
-    from gateway.api import orders
+    from gateway.api import orders, reports, worklist
     from gateway.auth import oidc_routes
     from gateway.auth import routes as auth_routes
 
     return [operations.router, auth_routes.router, oidc_routes.router, admin_users.router,
-            admin_audit.router, orders.router, *dicomweb.routers()]
+            admin_audit.router, orders.router, *dicomweb.routers(), worklist.router,
+            reports.router, viewer.router]
 
 
 def include_routers(app: FastAPI) -> None:

@@ -20,7 +20,9 @@ Command = Callable[[argparse.Namespace, Settings], int]
 
 # Packages that add their own subcommands: each module has register(subparsers), and each
 # subcommand sets func(args, settings) -> exit code, like the ones below.
-COMMAND_MODULES: tuple[str, ...] = ("gateway.auth.cli", "lienthong.audit_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "gateway.auth.cli", "lienthong.audit_cli", "claims.cli", "pacs.reports.cli",
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -7,9 +7,11 @@ import importlib
 MODEL_MODULES = (
     "pacs.index.models",
     "pacs.peers",
+    "pacs.reports.models",
     "lienthong.audit",
     "gateway.auth.models",
     "pacs.orders.models",
+    "claims.records.models",
 )
 
 

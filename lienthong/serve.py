@@ -99,6 +99,13 @@ def serve(settings: Settings) -> None:
         )
         recovery.start()
 
+    daily = None
+    if settings.claims.daily_export:
+        from claims.schedule import DailyExport
+
+        daily = DailyExport(settings)
+        daily.start()
+
     from gateway.app import create_app
 
     config = uvicorn.Config(
@@ -120,6 +127,8 @@ def serve(settings: Settings) -> None:
         http.run()
     finally:
         stop.set()
+        if daily is not None:
+            daily.stop()
         for worker in workers:
             worker.join(WORKER_STOP_GRACE + 5)
             if worker.is_alive():

@@ -8,12 +8,14 @@ the edge (CLI, ``create_app``) and passed down; no other module reads the enviro
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,21 +76,29 @@ class StorageSettings(BaseModel):
     )
 
 
-class DicomwebSettings(BaseModel):
-    """The DICOMweb gateway (QIDO-RS, WADO-RS, STOW-RS, WADO-URI)."""
+class ReportsSettings(BaseModel):
+    """Radiology reports: the printed header and the archive copy."""
 
-    public_url: str = Field(
-        "",
-        description="Base URL in front of /dicomweb (behind a proxy); '' = the request's.",
+    hospital_name: str = Field(
+        "Bệnh viện Đa khoa tỉnh", description="Hospital name printed at the top of every report."
     )
-    qido_default_limit: int = Field(100, ge=1, description="QIDO-RS results without a limit.")
-    qido_max_limit: int = Field(1000, ge=1, description="Largest QIDO-RS limit honoured.")
-    stow_max_part_bytes: int = Field(
-        1024**3, ge=1024, description="Largest instance STOW-RS accepts (HTTP 413 above)."
+    department: str = Field(
+        "Khoa Chẩn đoán hình ảnh", description="Department line under the hospital name."
     )
-    stow_max_request_bytes: int = Field(
-        8 * 1024**3, ge=1024, description="Largest STOW-RS request body (HTTP 413 above)."
+    address: str = Field("", description="Address line of the report header (may be empty).")
+    font_path: Path = Field(
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        description="TrueType font with Vietnamese glyphs for the PDF (Debian fonts-dejavu-core).",
     )
+    bold_font_path: Path = Field(
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+        description="Bold face of the same font, for headings.",
+    )
+    archive_signed: bool = Field(
+        True,
+        description="Store each signed report in the archive as DICOM Encapsulated PDF.",
+    )
+
 
 class OidcSettings(BaseModel):
     """Login through the hospital's OpenID Connect identity provider (code flow with PKCE).
@@ -121,6 +131,23 @@ class OidcSettings(BaseModel):
         return value
 
 
+class DicomwebSettings(BaseModel):
+    """The DICOMweb gateway (QIDO-RS, WADO-RS, STOW-RS, WADO-URI)."""
+
+    public_url: str = Field(
+        "",
+        description="Base URL in front of /dicomweb (behind a proxy); '' = the request's.",
+    )
+    qido_default_limit: int = Field(100, ge=1, description="QIDO-RS results without a limit.")
+    qido_max_limit: int = Field(1000, ge=1, description="Largest QIDO-RS limit honoured.")
+    stow_max_part_bytes: int = Field(
+        1024**3, ge=1024, description="Largest instance STOW-RS accepts (HTTP 413 above)."
+    )
+    stow_max_request_bytes: int = Field(
+        8 * 1024**3, ge=1024, description="Largest STOW-RS request body (HTTP 413 above)."
+    )
+
+
 class AuthSettings(BaseModel):
     """Users, tokens, browser sessions and login throttling of the HTTP gateway."""
 
@@ -149,6 +176,9 @@ class AuthSettings(BaseModel):
         65536, ge=19456, le=4 * 1024 * 1024, description="argon2id memory cost in KiB."
     )
     password_hash_time_cost: int = Field(3, ge=2, le=20, description="argon2id passes.")
+    require_mfa_for_admins: bool = Field(
+        True, description="Password logins as admin need a TOTP code (enrol with `users mfa`)."
+    )
     oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
     secure_cookies: bool = Field(
         False,
@@ -184,6 +214,59 @@ class QuerySettings(BaseModel):
     )
 
 
+class ClaimsSettings(BaseModel):
+    """The QĐ 130 claims export (claims/)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facility_code: str = Field(
+        "", description="MA_CSKCB / MACSKCB: the hospital's 5-character facility code."
+    )
+    outbox_dir: Path | None = Field(
+        None, description="Folder for signed claim files; default <data_dir>/claims/outbox."
+    )
+    certificate_path: Path | None = Field(
+        None, description="PKCS#12 file with the hospital's signing key and certificate."
+    )
+    certificate_password: SecretStr | None = Field(
+        None, description="Password of the PKCS#12 file; no default, signing is refused without."
+    )
+    export_time: dt.time = Field(
+        dt.time(1, 0), description="Local time of day of the daily export inside `serve`."
+    )
+    daily_export: bool = Field(False, description="Run the daily export inside `serve`.")
+    export_workers: int = Field(
+        0, ge=0, le=64, description="Processes building and signing files; 0 = one per CPU."
+    )
+    code_list_dir: Path | None = Field(
+        None, description="Folder whose <list>.csv files replace the shipped code lists."
+    )
+    machine_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="MA_MAY per sending AE title or station name, e.g. {CT1: CL.1.79001.SN42}.",
+    )
+    technologist_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="CCHN code per technologist name (DICOM Operators' Name), for NGUOI_THUC_HIEN.",
+    )
+
+    portal_url: str = Field(
+        "", description="Portal base URL, e.g. https://egw.baohiemxahoi.gov.vn (test host: "
+        "https://daotaoegw.baohiemxahoi.gov.vn)."
+    )
+    portal_username: str = Field("", description="Portal account, <MA_CSKCB>_BV.")
+    portal_password: SecretStr | None = Field(
+        None, description="Portal account password; no default, nothing is sent without it."
+    )
+
+    @field_validator("facility_code")
+    @classmethod
+    def _facility(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[0-9A-Z]{5}", value):
+            raise ValueError("claims.facility_code is 5 characters (digits / capital letters)")
+        return value
+
+
 class Settings(BaseSettings):
     """All of Lienthong's settings."""
 
@@ -204,8 +287,15 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text, or one JSON object per line."
     )
+    viewer_dir: Path | None = Field(
+        None,
+        description="Built web viewer served under /viewer/; default viewer/dist of the source "
+        "tree (built by `npm ci && npm run build` in viewer/).",
+    )
     dicom: DicomSettings = Field(default_factory=DicomSettings)  # type: ignore[arg-type]
     storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    claims: ClaimsSettings = Field(default_factory=ClaimsSettings)  # type: ignore[arg-type]
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)  # type: ignore[arg-type]
     dicomweb: DicomwebSettings = Field(default_factory=DicomwebSettings)  # type: ignore[arg-type]
     auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
     query: QuerySettings = Field(default_factory=QuerySettings)  # type: ignore[arg-type]
@@ -244,6 +334,10 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def claims_outbox_dir(self) -> Path:
+        return self.claims.outbox_dir or self.data_dir / "claims" / "outbox"
 
     @property
     def dicom_workers(self) -> int:

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SERVE_DEBS=(python3-venv python3-dev gcc)
-TEST_DEBS=(dcmtk postgresql)
+SERVE_DEBS=(python3-venv python3-dev gcc fonts-dejavu-core)
+TEST_DEBS=(dcmtk postgresql chromium chromium-driver)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -31,17 +31,27 @@ python_env() {
   .venv/bin/python -m pip install -q -e ".${extra}" </dev/null
 }
 
+# The web viewer (viewer/, Vite): Node 18+ and npm; Debian's packages when none is installed.
+viewer_build() {
+  if ! command -v npm >/dev/null 2>&1; then
+    install_debs nodejs npm
+  fi
+  (cd viewer && npm ci --no-audit --no-fund </dev/null && npm run build </dev/null)
+}
+
 case "${1:-}" in
   serve)
     install_debs "${SERVE_DEBS[@]}"
     python_env ""
+    viewer_build
     .venv/bin/lienthong demo
     exec .venv/bin/lienthong serve
     ;;
   test)
     install_debs "${SERVE_DEBS[@]}" "${TEST_DEBS[@]}"
     python_env "[test]"
-    .venv/bin/ruff check lienthong pacs gateway tests bench
+    viewer_build
+    .venv/bin/ruff check lienthong pacs gateway claims tests bench
     .venv/bin/mypy
     set +e
     .venv/bin/python -m pytest "${@:2}"

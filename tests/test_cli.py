@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from tests.support.dcmtk import echoscu
-from tests.support.server import LienthongServer, lienthong
+from tests.support.server import REPO_ROOT, LienthongServer, lienthong
 
 USAGE_ERROR = 2
 
@@ -143,11 +145,6 @@ def test_config_file_is_honoured(tmp_path: Path) -> None:
 
 
 def test_config_file_data_dir(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.support.server import REPO_ROOT
-
     data = tmp_path / "from-config"
     config = tmp_path / "lienthong.toml"
     config.write_text(f'data_dir = "{data}"\n', encoding="utf-8")

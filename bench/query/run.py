@@ -35,6 +35,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE
+from pynetdicom.association import Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore
 from sqlalchemy import text
 
@@ -83,9 +84,7 @@ def identifier(filters: dict[str, str]) -> Dataset:
     return ds
 
 
-def measure(port: int, called: str, specs: list[StudySpec], queries: int,
-            seed: int = 7) -> dict[str, tuple[float, float, float]]:
-    """Per shape: (p50 ms, p95 ms, mean matches) of complete C-FIND exchanges."""
+def _associate(port: int, called: str) -> Association:
     ae = AE(AET)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 120
@@ -95,30 +94,51 @@ def measure(port: int, called: str, specs: list[StudySpec], queries: int,
     sock = assoc.dul.socket.socket if assoc.dul.socket else None
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return assoc
+
+
+def _one_find(assoc: Association, query: Dataset) -> int:
+    """Matches of one C-FIND; raises RuntimeError on a failure status or a lost association."""
+    count = 0
+    for status, _ in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
+        code = int(status.Status) if "Status" in status else -1
+        if code in (0xFF00, 0xFF01):
+            count += 1
+        elif code != 0x0000:
+            raise RuntimeError(f"C-FIND status {code:#06x}")
+    return count
+
+
+def measure(port: int, called: str, specs: list[StudySpec], queries: int,
+            seed: int = 7) -> dict[str, tuple[float, float, float, int]]:
+    """Per shape: (p50 ms, p95 ms, mean matches, failed queries) of complete C-FIND exchanges."""
     rng = random.Random(seed)
     results = {}
+    assoc = _associate(port, called)
     try:
         for name, shape in SHAPES.items():
-            samples, matches = [], []
+            samples, matches, failed = [], [], 0
             for i in range(queries + 5):
                 query = identifier(shape(rng.choice(specs)))
                 start = time.perf_counter()
-                count = 0
-                model = StudyRootQueryRetrieveInformationModelFind
-                for status, _ in assoc.send_c_find(query, model):
-                    if status.Status in (0xFF00, 0xFF01):
-                        count += 1
-                    elif status.Status != 0x0000:
-                        raise RuntimeError(f"{called}: C-FIND status 0x{status.Status:04X}")
+                try:
+                    count = _one_find(assoc, query)
+                except RuntimeError as exc:
+                    failed += 1
+                    print(f"{called} {name}: {exc}", file=sys.stderr)
+                    if not assoc.is_established:
+                        assoc = _associate(port, called)
+                    continue
                 elapsed = (time.perf_counter() - start) * 1000
                 if i >= 5:  # the first five warm caches
                     samples.append(elapsed)
                     matches.append(count)
             samples.sort()
             results[name] = (statistics.median(samples), samples[int(0.95 * (len(samples) - 1))],
-                             statistics.mean(matches))
+                             statistics.mean(matches), failed)
     finally:
-        assoc.release()
+        if assoc.is_established:
+            assoc.release()
     return results
 
 
@@ -185,8 +205,9 @@ def orthanc(work: Path) -> Iterator[tuple[int, int]]:
         "LimitFindResults": 0, "LimitFindInstances": 0,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
+    log = (work / "orthanc.log").open("ab")
     proc = subprocess.Popen(["Orthanc", str(root / "orthanc.json")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_echo(port, "ORTHANC")
         yield port, http
@@ -211,11 +232,16 @@ def upload_to_orthanc(http: int, specs: list[StudySpec]) -> float:
     return time.perf_counter() - start
 
 
-def table(rows: list[tuple[str, dict[str, tuple[float, float, float]]]]) -> str:
-    lines = ["| server | query | p50 ms | p95 ms | matches (mean) |", "|---|---|---|---|---|"]
+Result = dict[str, tuple[float, float, float, int]]
+
+
+def table(rows: list[tuple[str, Result]]) -> str:
+    lines = ["| server | query | p50 ms | p95 ms | matches (mean) | failed |",
+             "|---|---|---|---|---|---|"]
     for label, result in rows:
-        for shape, (p50, p95, matches) in result.items():
-            lines.append(f"| {label} | {shape} | {p50:.1f} | {p95:.1f} | {matches:.1f} |")
+        for shape, (p50, p95, matches, failed) in result.items():
+            lines.append(
+                f"| {label} | {shape} | {p50:.1f} | {p95:.1f} | {matches:.1f} | {failed} |")
     return "\n".join(lines)
 
 
@@ -233,7 +259,7 @@ def main() -> int:
     work = args.workdir
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    rows: list[tuple[str, dict[str, tuple[float, float, float]]]] = []
+    rows: list[tuple[str, Result]] = []
     notes: list[str] = []
 
     if not args.skip_orthanc:

@@ -1,1 +1,1 @@
-"""REST API routers (JSON) for the hospital's other systems."""
+"""REST API routers (JSON): the hospital's other systems, the reading worklist and reports."""

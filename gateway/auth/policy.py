@@ -62,6 +62,14 @@ RULES: tuple[Rule, ...] = (
     Rule("/api/orders", frozenset({"POST", "PATCH"}), scopes=frozenset({Scope.ORDERS})),
     Rule("/api/orders", READ, frozenset({Role.RADIOLOGIST, Role.REFERRING_DOCTOR, Role.IT}),
          frozenset({Scope.ORDERS})),
+    # Reading: the worklist and reports (radiologists write and sign, referring doctors read);
+    # report templates are kept by admins. The viewer's own files hold no patient data.
+    Rule("/viewer", READ, anonymous=True),
+    Rule("/api/worklist", READ, CLINICAL_READERS),
+    Rule("/api/reports", READ, CLINICAL_READERS),
+    Rule("/api/reports", WRITE, frozenset({Role.RADIOLOGIST})),
+    Rule("/api/report-templates", READ, frozenset({Role.RADIOLOGIST, Role.ADMIN})),
+    Rule("/api/report-templates", WRITE, frozenset({Role.ADMIN})),
     # Insurance claims.
     Rule("/api/claims", ALL, frozenset({Role.CLAIMS_CLERK, Role.IT}),
          frozenset({Scope.CLAIMS})),

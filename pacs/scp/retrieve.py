@@ -9,6 +9,7 @@ UID lands in the Failed SOP Instance UID List.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, cast
@@ -169,6 +170,9 @@ def handle_move(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator
         peer = find_peer(session, destination) if destination else None
     if peer is None:
         log.warning("C-MOVE from %s: unknown destination %r", calling, destination)
+        with contextlib.suppress(AuditUnavailable):  # refused either way
+            auditor.record(event, "C-MOVE", audit.Outcome.FAILURE,
+                           detail=f"unknown move destination {destination[:16]!r}")
         yield None, None
         return
     refusal: tuple[int, str] | None = None

@@ -143,3 +143,26 @@ def test_dicom_actor_is_recorded(tmp_path: Path) -> None:
         outcome=audit.Outcome.SUCCESS, address="10.0.0.21", study_instance_uid="1.2.840.1",
     )
     assert event.actor_kind == "dicom_ae" and event.role == "" and event.seq == 1
+
+
+def _append_in_process(url: str, actor: str, count: int) -> None:
+    sessions = _sessions(url)
+    _append(sessions, count, actor=actor)
+    sessions.kw["bind"].dispose()
+
+
+def test_writer_processes_do_not_fork_the_chain(database_url: str) -> None:
+    """As in production: DICOM worker processes and the HTTP process append at once."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    workers = [ctx.Process(target=_append_in_process, args=(database_url, f"AE{i}", 20))
+               for i in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    with _sessions(database_url)() as session:
+        report = audit.verify_chain(session)
+    assert report.ok and report.rows == 60

@@ -6,7 +6,9 @@ or mounted outside ``gateway.routers`` (so without the policy dependency), fails
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +27,10 @@ from gateway.auth.roles import Role, Scope
 from lienthong.audit import AuditEvent
 from lienthong.settings import load_settings
 
+# Built at import because the routes parametrise the tests below; nothing is written to its
+# database, only the secret key file, removed at exit.
 _INVENTORY_DIR = Path(tempfile.mkdtemp(prefix="lienthong-routes-"))
+atexit.register(shutil.rmtree, _INVENTORY_DIR, True)
 INVENTORY_APP = create_app(load_settings(data_dir=_INVENTORY_DIR))
 
 
@@ -85,7 +90,9 @@ def test_the_inventory_check_catches_a_route_without_a_rule(app: FastAPI) -> Non
 
 
 def test_anonymous_routes_are_only_health_auth_and_docs() -> None:
-    allowed = re.compile(r"^(/healthz|/api/auth/.+|/docs.*|/redoc|/openapi\.json)$")
+    allowed = re.compile(
+        r"^(/healthz|/api/auth/.+|/docs.*|/redoc|/openapi\.json|/viewer|/viewer/\{file_path:path\})$"
+    )
     assert sorted(p for _, p in ANONYMOUS if not allowed.match(p)) == []
 
 

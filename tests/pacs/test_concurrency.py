@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import urllib.request
@@ -91,6 +92,4 @@ def test_eight_modalities_at_once(tmp_path: Path) -> None:
 
 
 def studies_json(data_dir: Path) -> list[dict[str, object]]:
-    import json
-
     return json.loads(lienthong(data_dir, "studies", "--json").stdout)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.archive import snapshot
+from tests.support.dcmtk import echoscu, storescu
 from tests.support.postgres import PostgresCluster
 from tests.support.scu import send_file
 from tests.support.server import LienthongServer, lienthong
@@ -38,8 +39,6 @@ def test_store_while_postgres_is_down(postgres_cluster: PostgresCluster, tmp_pat
         # The peer check has just been answered from the table (cached for a second): wait it
         # out so the next associations really meet the unreachable database.
         time.sleep(1.5)
-        from tests.support.dcmtk import echoscu, storescu
-
         assert echoscu(server.dicom_port), "C-ECHO must not depend on the index"
         assert send_file(server.dicom_port, during) == INDEX_UNAVAILABLE
         result = storescu(server.dicom_port, [after[0]])

@@ -242,12 +242,12 @@ def send(row: Row, server: LienthongServer, shared: Path, work: Path) -> Sent:
         assert meta is not None
         ts = EXPLICIT_LE if name.endswith("vr_un_undefined_length.dcm") else IMPLICIT_LE
         sop_class = str(meta.MediaStorageSOPClassUID)
-        sop_instance = generate_uid(UID_ROOT)
-        extra = encode(identity(sop_class, sop_instance), ts)
+        sop_instance = str(generate_uid(UID_ROOT))
+        identifying = encode(identity(sop_class, sop_instance), ts)
         # The fragment's own tags sort after (private group 4453) or before (group 0008 up to
         # 0008,0013) the identifying ones: prepend or append keeps the element order.
         first_tag = int.from_bytes(encoded[0:2], "little")
-        wire = extra + encoded if first_tag > 0x0020 else encoded + extra
+        wire = identifying + encoded if first_tag > 0x0020 else encoded + identifying
         status = send_encoded(port, wire, sop_class=sop_class, sop_instance=sop_instance,
                               transfer_syntax=ts)
         return Sent(status, ts, sop_instance, sha(wire))
@@ -260,16 +260,16 @@ def send(row: Row, server: LienthongServer, shared: Path, work: Path) -> Sent:
     if row.peer is Peer.STORESCU:
         ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
         ts = str(ds.file_meta.get("TransferSyntaxUID") or EXPLICIT_LE)
-        extra = ["-R"]  # propose only the SOP classes of the files sent (e.g. RT Ion Plan)
+        # -R: propose only the SOP classes of the files sent (e.g. RT Ion Plan).
         result = storescu(port, [path], transfer_syntax=ts if ts in STORESCU_PROPOSE else None,
-                          extra=extra)
+                          extra=["-R"])
         responses = store_responses(result.stderr)
         assert len(responses) == 1, result.stderr
         status = SUCCESS if responses[0][1] == "Success" else -1
         # storescu re-encodes what it read (it may pad or drop group lengths): no sent digest.
         return Sent(status, ts, str(ds.SOPInstanceUID), None)
     if meta is None:  # no file meta at all: raw bytes, in the syntax the row names
-        sop_instance = generate_uid(UID_ROOT)
+        sop_instance = str(generate_uid(UID_ROOT))
         status = send_encoded(port, encoded, sop_class=CT_IMAGE, sop_instance=sop_instance,
                               transfer_syntax=EXPLICIT_LE)
         return Sent(status, EXPLICIT_LE, sop_instance, sha(encoded))

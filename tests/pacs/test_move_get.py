@@ -306,5 +306,6 @@ def test_retrieves_are_audited(scp: RunningScp, destinations: dict[str, StoreScp
     assert ("MOVESCU", "C-MOVE", "success") in actions
     assert ("GETSCU", "C-GET", "success") in actions
     assert ("MOVESCU", "C-MOVE", "failure") in actions  # the malformed identifier
+    assert any("unknown move destination 'NOWHERE'" in r.detail for r in rows)
     study_rows = [r for r in rows if r.action == "C-MOVE to STORESCP" and r.study_instance_uid]
     assert study_rows and "40 instance(s)" in study_rows[0].detail

@@ -172,3 +172,33 @@ def test_images_with_the_accession_number_link_the_order(
             assert linked.study_fk == study.id
     finally:
         archive.close()
+
+
+def test_worklist_matching_on_both_databases(sessions: sessionmaker[Session]) -> None:
+    from pacs.errors import InvalidIdentifier
+    from pacs.orders.worklist import SPS, find_worklist
+
+    with sessions.begin() as session:
+        create_order(session, parse_create(order_payload(accession_number="W1")))
+        create_order(session, parse_create(order_payload(
+            accession_number="W2", modality="MR", scheduled_station_ae_title="MR01",
+            patient_name="Đặng Văn Ông", scheduled_at="2026-12-05T07:30:00")))
+        create_order(session, parse_create(order_payload(accession_number="W3")))
+        cancel_order(session, "W3")
+    with sessions() as session:
+        def accessions(filters: dict[str, str], step: dict[str, str], fuzzy: bool = False) -> \
+                list[str]:
+            return [e["AccessionNumber"] for e in find_worklist(session, filters, step,
+                                                                fuzzy=fuzzy)]
+
+        assert accessions({}, {}) == ["W1", "W2"]  # by scheduled time; cancelled left out
+        assert accessions({}, {"ScheduledStationAETitle": "MR01"}) == ["W2"]
+        assert accessions({}, {"ScheduledProcedureStepStartDate": "20261204-"}) == ["W2"]
+        assert accessions({}, {"Modality": "CT\\MR"}) == ["W1", "W2"]
+        assert accessions({"PatientName": "DANG^VAN*"}, {}, fuzzy=True) == ["W2"]
+        assert accessions({"PatientName": "DANG^VAN*"}, {}) == []
+        (entry,) = find_worklist(session, {"AccessionNumber": "W1"}, {})
+        assert entry[SPS]["ScheduledProcedureStepStatus"] == "SCHEDULED"
+        assert entry[SPS]["ScheduledProcedureStepStartTime"] == "143000"
+        with pytest.raises(InvalidIdentifier):
+            find_worklist(session, {}, {"ScheduledProcedureStepStartDate": "05/12/2026"})

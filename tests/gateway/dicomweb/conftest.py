@@ -69,14 +69,8 @@ class Gateway:
         """Create the user if needed and log in through POST /api/auth/token."""
         with self.app.state.write_sessions.begin() as session:
             if session.scalar(select(User.id).where(User.username == username)) is None:
-                create_user(
-                    session,
-                    username,
-                    role,
-                    PASSWORD,
-                    passwords=passwords_for(self.settings.auth),
-                    min_length=12,
-                )
+                create_user(session, username, role, PASSWORD,
+                            passwords=passwords_for(self.settings.auth), min_length=12)
         response = requests.post(
             f"{self.url}/api/auth/token",
             data={"username": username, "password": PASSWORD},

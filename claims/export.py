@@ -1,0 +1,289 @@
+"""The daily export (spec §2.3, §2.6, §2.7, §10): build → validate → sign → write, idempotently.
+
+For an export day D: every episode closed on D (date of NGAY_RA) whose latest version is not
+accepted is built, its imaging lines filled from the PACS, checked (XSD per table and envelope,
+every pre-check rule), signed and written as one file per episode into ``<outbox>/<yyyyMMdd>/``,
+then a day manifest (counts, totals, digests) is written. Every file is written atomically.
+
+Idempotence: a version (ClaimExport row) is keyed by the digest of the episode's effective
+record; the envelope's NGAYLAP is the version's own ``built_on`` date and RSA PKCS#1 v1.5
+signatures are deterministic, so rebuilding an unchanged episode gives the same bytes, and an
+existing identical file is left untouched. A changed episode gets version n+1; the previous file
+is removed if it was never submitted. A run killed at any point leaves only complete files and
+is completed by the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from claims import spec, values
+from claims.build.document import serialise
+from claims.build.envelope import build_claim_file
+from claims.codes import CodeLists
+from claims.imaging import fill_imaging
+from claims.outbox import day_folder, sha256_file, sweep_temporary, write_atomic, write_batch
+from claims.records.episode import EpisodeRecord
+from claims.records.models import ClaimEpisode, ClaimExport
+from claims.records.store import load_episodes, to_record
+from claims.sign import SigningKey, load_signing_key, sign_document
+from claims.validate.rules import check_episode
+from claims.validate.schema import schema, schema_for_table, xsd_errors
+from claims.validate.violations import Violation, blocking
+
+log = logging.getLogger(__name__)
+
+CHUNK = 200
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    facility_code: str
+    outbox: Path
+    key: SigningKey
+    codes: CodeLists
+    machine_codes: dict[str, str] = field(default_factory=dict)
+    technologist_codes: dict[str, str] = field(default_factory=dict)
+    # Parallel build + sign: worker processes open the same PKCS#12 file themselves (keys are
+    # not sent between processes). workers <= 1 builds in this process.
+    workers: int = 1
+    key_file: Path | None = None
+    key_password: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class ExportReport:
+    day: dt.date
+    written: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    skipped: int = 0
+    manifest: Path | None = None
+    violations: list[Violation] = field(default_factory=list)
+
+
+def episodes_to_export(session: Session, day: dt.date) -> list[int]:
+    """Ids of the episodes closed on ``day`` whose latest version is not accepted."""
+    ids = session.scalars(select(ClaimEpisode.id).where(ClaimEpisode.closed_on == day)
+                          .order_by(ClaimEpisode.id)).all()
+    accepted = set(session.scalars(
+        select(ClaimExport.episode_fk).where(ClaimExport.status == "accepted")
+        .where(ClaimExport.episode_fk.in_(ids))).all()) if ids else set()
+    return [i for i in ids if i not in accepted]
+
+
+def build_signed(episode: EpisodeRecord, cfg: ExportConfig, built_on: dt.date
+                 ) -> tuple[bytes | None, list[Violation]]:
+    """Signed envelope bytes of ``episode``, or None with the blocking violations.
+
+    Pure apart from the signature: no DB, no clock.
+    """
+    found = check_episode(episode, cfg.codes)
+    errors = blocking(found)
+    if errors:
+        return None, found
+    envelope, docs = build_claim_file(episode, cfg.facility_code, built_on)
+    for name, root in docs:
+        for message in xsd_errors(schema_for_table(name, root), root):
+            errors.append(Violation(episode.ma_lk, name, None, "", "S01-XSD", "valid per XSD",
+                                    f"sai cấu trúc XSD: {message}", f"XSD: {message}"))
+    for message in xsd_errors(schema("GIAMDINHHS.xsd"), envelope):
+        errors.append(Violation(episode.ma_lk, "GIAMDINHHS", None, "", "S01-XSD",
+                                "valid per XSD", f"sai cấu trúc XSD: {message}", f"XSD: {message}"))
+    if errors:
+        return None, found + errors
+    signed = sign_document(envelope, cfg.key)
+    return serialise(signed), found
+
+
+def _version_for(session: Session, row: ClaimEpisode, digest: str, today: dt.date,
+                 day: dt.date) -> ClaimExport:
+    latest = row.exports[-1] if row.exports else None
+    if latest is not None and latest.record_digest == digest and latest.status != "superseded":
+        return latest
+    version = (latest.version + 1) if latest is not None else 1
+    export = ClaimExport(
+        episode_fk=row.id, version=version, record_digest=digest, built_on=today,
+        export_day=day,
+        file_name=spec.FILE_NAME_FORMAT.format(episode_id=row.id, version=version),
+    )
+    session.add(export)
+    row.exports.append(export)
+    return export
+
+
+def export_day(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date, today: dt.date,
+               progress: Callable[[int, int], None] | None = None) -> ExportReport:
+    """Export every pending episode closed on ``day``; ``today`` dates new versions (NGAYLAP)."""
+    report = ExportReport(day)
+    folder = day_folder(cfg.outbox, day.strftime("%Y%m%d"))
+    sweep_temporary(folder)
+    with sessions() as session:
+        ids = episodes_to_export(session, day)
+    total = len(ids)
+    if progress:
+        progress(0, total)
+    builder = Builder(cfg, total)
+    try:
+        for start in range(0, total, CHUNK):
+            chunk = ids[start:start + CHUNK]
+            _export_chunk(sessions, cfg, chunk, folder, today, day, report, builder)
+            if progress:
+                progress(len(chunk), total)
+    finally:
+        builder.close()
+    report.manifest = write_manifest(sessions, cfg, day, folder, report)
+    return report
+
+
+_WORKER_CFG: ExportConfig | None = None
+
+
+def _worker_init(cfg: ExportConfig) -> None:
+    global _WORKER_CFG
+    key = load_signing_key(cfg.key_file, cfg.key_password)
+    _WORKER_CFG = replace(cfg, key=key)
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        # A killed export (kill -9) must not leave workers behind: they exit with their parent.
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="parent-watch", daemon=True).start()
+
+
+def _worker_build(item: tuple[EpisodeRecord, dt.date]) -> tuple[bytes | None, list[Violation]]:
+    assert _WORKER_CFG is not None
+    return build_signed(item[0], _WORKER_CFG, item[1])
+
+
+class Builder:
+    """Runs build_signed for a batch, in this process or in a pool of worker processes."""
+
+    def __init__(self, cfg: ExportConfig, episodes: int) -> None:
+        self.cfg = cfg
+        self.pool: ProcessPoolExecutor | None = None
+        if cfg.workers > 1 and cfg.key_file is not None and episodes > CHUNK:
+            shipped = replace(cfg, key=None)  # type: ignore[arg-type]
+            self.pool = ProcessPoolExecutor(cfg.workers, mp.get_context("spawn"),
+                                            initializer=_worker_init, initargs=(shipped,))
+
+    def build(self, items: list[tuple[EpisodeRecord, dt.date]]
+              ) -> list[tuple[bytes | None, list[Violation]]]:
+        if self.pool is None:
+            return [build_signed(r, self.cfg, d) for r, d in items]
+        size = max(1, len(items) // (self.cfg.workers * 4))
+        return list(self.pool.map(_worker_build, items, chunksize=size))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: list[int],
+                  folder: Path, today: dt.date, day: dt.date, report: ExportReport,
+                  builder: Builder) -> None:
+    with sessions.begin() as session:
+        rows = load_episodes(session, chunk)
+        work = []
+        for row in rows:
+            record = to_record(row)
+            if record.xml1.get("MA_DOITUONG_KCB") == spec.NON_BHYT_CATEGORY and \
+                    not spec.EXPORT_NON_BHYT:
+                report.skipped += 1
+                continue
+            fill_imaging(session, record, cfg.machine_codes, cfg.technologist_codes)
+            export = _version_for(session, row, record.digest(), today, day)
+            work.append((row, record, export))
+    # The versions are committed before any file is written: a re-run after a crash finds
+    # the same version (same NGAYLAP) and rebuilds the same bytes.
+    done: list[tuple[int, str, str, list[str]]] = []
+    to_write: list[tuple[str, bytes]] = []
+    built = builder.build([(record, export.built_on) for _, record, export in work])
+    for (row, _record, export), (data, found) in zip(work, built, strict=True):
+        report.violations.extend(found)
+        if data is None:
+            report.refused += 1
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if sha256_file(folder / export.file_name) == digest:
+            report.unchanged += 1
+        else:
+            to_write.append((export.file_name, data))
+            report.written += 1
+        stale = [e.file_name for e in row.exports
+                 if e.id != export.id and e.status in ("built", "written")]
+        done.append((export.id, digest, "written", stale))
+    # Every file of the batch is durable and renamed before the versions say "written".
+    write_batch(folder, to_write)
+    with sessions.begin() as session:
+        for export_id, digest, status, stale in done:
+            current = session.get(ClaimExport, export_id)
+            if current is None:
+                continue
+            export = current
+            if export.status in ("built", "written"):
+                export.status, export.file_sha256 = status, digest
+                if export.written_at is None:
+                    export.written_at = dt.datetime.now(dt.UTC)
+            for e in session.scalars(select(ClaimExport).where(
+                    ClaimExport.episode_fk == export.episode_fk, ClaimExport.id != export.id,
+                    ClaimExport.status.in_(("built", "written")))):
+                e.status = "superseded"
+            for name in stale:
+                old_day = folder.parent
+                for candidate in old_day.glob(f"*/{name}"):
+                    candidate.unlink(missing_ok=True)
+
+
+def write_manifest(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date,
+                   folder: Path, report: ExportReport) -> Path:
+    """The day manifest: every current file of the day with MA_LK, totals and digests."""
+    files = []
+    t_bv = Decimal(0)
+    t_bhtt = Decimal(0)
+    with sessions() as session:
+        rows = session.execute(
+            select(ClaimEpisode, ClaimExport).join(ClaimExport)
+            .where(ClaimEpisode.closed_on == day)
+            .where(ClaimExport.status.in_(("written", "submitted", "accepted", "rejected")))
+            .order_by(ClaimEpisode.id, ClaimExport.version)).all()
+    latest: dict[int, tuple[ClaimEpisode, ClaimExport]] = {}
+    for ep, ex in rows:
+        latest[ep.id] = (ep, ex)
+    for ep, ex in latest.values():
+        files.append({"ma_lk": ep.ma_lk, "file": ex.file_name, "version": ex.version,
+                      "sha256": ex.file_sha256, "status": ex.status,
+                      "t_tongchi_bv": values.money(ep.t_tongchi_bv),
+                      "t_bhtt": values.money(ep.t_bhtt)})
+        t_bv += ep.t_tongchi_bv
+        t_bhtt += ep.t_bhtt
+    refused = sorted({v.ma_lk for v in blocking(report.violations)})
+    manifest = {
+        "facility_code": cfg.facility_code, "day": day.isoformat(), "files": files,
+        "counts": {"files": len(files), "refused": len(refused)},
+        "totals": {"t_tongchi_bv": values.money(t_bv), "t_bhtt": values.money(t_bhtt)},
+        "refused": refused,
+    }
+    data = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+    write_atomic(folder, spec.MANIFEST_NAME, data)
+    return folder / spec.MANIFEST_NAME
+
+

@@ -1,0 +1,67 @@
+"""Save and load episodes (data functions: take a Session, never commit)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from claims.records.episode import EpisodeRecord
+from claims.records.models import ClaimEpisode, ClaimRow
+from claims.tables import CLAIM_TABLE_NAMES
+from lienthong.db import utcnow
+
+
+def save_episode(session: Session, episode: EpisodeRecord, source: str) -> ClaimEpisode:
+    """Insert the episode, or replace all its rows when MA_LK exists (a re-import)."""
+    x1 = episode.xml1
+    row = session.scalars(select(ClaimEpisode).where(ClaimEpisode.ma_lk == episode.ma_lk)
+                          ).one_or_none()
+    if row is None:
+        row = ClaimEpisode(ma_lk=episode.ma_lk)
+        session.add(row)
+    else:
+        session.execute(delete(ClaimRow).where(ClaimRow.episode_fk == row.id))
+        session.expire(row, ["rows"])
+    row.ma_cskcb = x1.get("MA_CSKCB", "")
+    row.ma_loai_kcb = x1.get("MA_LOAI_KCB", "")
+    row.ma_doituong_kcb = x1.get("MA_DOITUONG_KCB", "")
+    row.ngay_vao, row.ngay_ra = x1.get("NGAY_VAO", ""), x1.get("NGAY_RA", "")
+    row.closed_on = episode.end_of_care
+    row.t_tongchi_bv = episode.total("T_TONGCHI_BV")
+    row.t_bhtt = episode.total("T_BHTT")
+    row.record_digest = episode.digest()
+    row.source = source
+    row.updated_at = utcnow()
+    session.flush()
+    for name in CLAIM_TABLE_NAMES:
+        for i, r in enumerate(episode.rows(name)):
+            accession = episode.accession_numbers.get(i, "") if name == "XML3" else ""
+            session.add(ClaimRow(episode_fk=row.id, table_name=name, row_index=i,
+                                 fields_json=json.dumps(r, ensure_ascii=False),
+                                 accession_number=accession))
+    session.flush()
+    return row
+
+
+def to_record(row: ClaimEpisode) -> EpisodeRecord:
+    """The EpisodeRecord of a stored episode (its rows must be loaded)."""
+    tables: dict[str, list[dict[str, str]]] = {}
+    accession: dict[int, str] = {}
+    for r in sorted(row.rows, key=lambda x: (x.table_name, x.row_index)):
+        tables.setdefault(r.table_name, []).append(json.loads(r.fields_json))
+        if r.accession_number:
+            accession[r.row_index] = r.accession_number
+    return EpisodeRecord(tables, accession)
+
+
+def load_episodes(session: Session, ids: Sequence[int]) -> list[ClaimEpisode]:
+    """Episodes by id with their rows and exports, in id order."""
+    return list(session.scalars(
+        select(ClaimEpisode).where(ClaimEpisode.id.in_(ids))
+        .options(selectinload(ClaimEpisode.rows), selectinload(ClaimEpisode.exports))
+        .order_by(ClaimEpisode.id)
+    ).all())
+

@@ -1,0 +1,96 @@
+"""Read QĐ 130 files back: envelope → table documents → EpisodeRecord (spec §2.3, §2.4).
+
+Used by ``claims validate`` (any vendor's file), the XML importer and the round-trip tests.
+Every document goes through validate/safexml.parse_xml.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from claims.errors import UnsafeXml
+from claims.records.episode import EpisodeRecord, Row
+from claims.tables import root_to_table
+from claims.validate.safexml import parse_xml
+
+
+@dataclass
+class TableDocument:
+    name: str  # LOAIHOSO
+    data: bytes
+    root: etree._Element | None = None
+    problem: str = ""
+
+
+@dataclass
+class ClaimFile:
+    """A parsed GIAMDINHHS envelope: its header and the table documents of each HOSO."""
+
+    root: etree._Element
+    facility_code: str
+    created_on: str
+    declared_count: str
+    episodes: list[list[TableDocument]] = field(default_factory=list)
+
+
+def _text(node: etree._Element | None) -> str:
+    return (node.text or "") if node is not None else ""
+
+
+def rows_of(root: etree._Element) -> list[Row]:
+    """The rows of a table document: each row's child elements as name → text."""
+    name = root_to_table(root.tag) if isinstance(root.tag, str) else None
+    if name is None:
+        raise UnsafeXml(f"unknown table root element {root.tag!r}")
+    children = [c for c in root if isinstance(c.tag, str) and c.tag != "CHUKYDONVI"]
+    if len(children) == 1 and len(children[0]) and children[0].tag.startswith("DSACH"):
+        return [_row(r) for r in children[0] if isinstance(r.tag, str)]
+    return [_row(root)]
+
+
+def _row(node: etree._Element) -> Row:
+    return {c.tag: (c.text or "") for c in node if isinstance(c.tag, str)
+            and c.tag != "CHUKYDONVI"}
+
+
+def parse_claim_file(data: bytes) -> ClaimFile:
+    """Parse an envelope and decode (but not yet validate) every NOIDUNGFILE."""
+    root = parse_xml(data, what="GIAMDINHHS")
+    if root.tag != "GIAMDINHHS":
+        raise UnsafeXml(f"root element is {root.tag!r}, expected GIAMDINHHS")
+    claim = ClaimFile(
+        root,
+        _text(root.find("THONGTINDONVI/MACSKCB")),
+        _text(root.find("THONGTINHOSO/NGAYLAP")),
+        _text(root.find("THONGTINHOSO/SOLUONGHOSO")),
+    )
+    for hoso in root.iterfind("THONGTINHOSO/DANHSACHHOSO/HOSO"):
+        docs: list[TableDocument] = []
+        for item in hoso.iterfind("FILEHOSO"):
+            name = _text(item.find("LOAIHOSO")).strip()
+            doc = TableDocument(name, b"")
+            try:
+                doc.data = base64.b64decode(_text(item.find("NOIDUNGFILE")), validate=True)
+                doc.root = parse_xml(doc.data, what=name or "NOIDUNGFILE")
+            except (binascii.Error, ValueError) as exc:
+                doc.problem = f"NOIDUNGFILE is not base64: {exc}"
+            except UnsafeXml as exc:
+                doc.problem = str(exc)
+            docs.append(doc)
+        claim.episodes.append(docs)
+    return claim
+
+
+def episode_from_documents(docs: list[TableDocument]) -> EpisodeRecord:
+    """The EpisodeRecord carried by one HOSO (documents that failed to parse are skipped)."""
+    tables: dict[str, list[Row]] = {}
+    for doc in docs:
+        if doc.root is not None:
+            tables[doc.name] = rows_of(doc.root)
+    if "XML1" not in tables or not tables["XML1"]:
+        raise UnsafeXml("the HOSO has no XML1 (TONG_HOP) document")
+    return EpisodeRecord(tables)

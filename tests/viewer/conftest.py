@@ -1,0 +1,91 @@
+"""A real `lienthong serve` with the shared head CT, users of three roles, and Debian's
+Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.dcmtk import storescu
+from tests.support.server import REPO_ROOT, LienthongServer, lienthong
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+PASSWORD = "correct horse battery staple"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "viewer"
+VIEWER_DIST = REPO_ROOT / "viewer" / "dist"
+
+
+@dataclass
+class Site:
+    url: str
+    study_uid: str
+    ct_files: list[Path]
+    server: LienthongServer
+
+
+def _add_user(data_dir: Path, name: str, role: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "lienthong.cli", "--data-dir", str(data_dir), "users", "add",
+         name, "--role", role],
+        input=PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=REPO_ROOT,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory, shared_dicom: Path) -> Iterator[Site]:
+    if not (VIEWER_DIST / "index.html").is_file():
+        pytest.fail("the viewer is not built: run `npm ci && npm run build` in viewer/ "
+                    "(scripts/setup.sh does)")
+    data_dir = tmp_path_factory.mktemp("viewer") / "data"
+    lienthong(data_dir, "ae", "add", "TESTSCU", "--host", "127.0.0.1", "--port", "104")
+    for name, role in (("bs.lan", "radiologist"), ("ketoan", "claims_clerk")):
+        _add_user(data_dir, name, role)
+    server = LienthongServer(data_dir, workers=1).start()
+    try:
+        files = sorted((shared_dicom / "series" / "ct_head_ge_tilt").glob("*.dcm"))
+        sent = storescu(server.dicom_port, files)
+        assert sent.returncode == 0, sent.stderr
+        import pydicom
+
+        study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+        yield Site(f"http://127.0.0.1:{server.http_port}", study_uid, files, server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.is_file():
+        pytest.fail("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900}, locale="vi-VN",
+            env={**os.environ, "TZ": "Asia/Ho_Chi_Minh"},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def shot(page: object, name: str) -> Path:
+    """Keep a screenshot of the step as a test artefact."""
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    return path

@@ -1,0 +1,149 @@
+// The viewport grid of the reader: layouts, one Cornerstone stack viewport per cell, overlays,
+// drag-and-drop of series, progressive loading (first image first, then prefetch in order).
+
+import {
+  RenderingEngine, Enums as CoreEnums, eventTarget, utilities as coreUtilities,
+} from '@cornerstonejs/core';
+import { utilities as toolUtilities } from '@cornerstonejs/tools';
+import { h } from './dom.js';
+import { createOverlay } from './overlay.js';
+
+export const LAYOUTS = { '1x1': [1, 1], '1x2': [1, 2], '2x2': [2, 2] };
+const { Events, ViewportType } = CoreEnums;
+
+/**
+ * createGrid(container, { toolGroup, t, loadSeries, onChange }) ->
+ *   { setLayout, show(slot, series), active(), activeSlot(), forEach, destroy }.
+ * loadSeries(series) resolves to { imageIds, byImageId } (see dicomweb.js).
+ */
+export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
+  const engineId = `engine-${Math.random().toString(36).slice(2)}`;
+  const engine = new RenderingEngine(engineId);
+  let slots = [];
+  let activeIndex = 0;
+  let layout = '1x1';
+
+  function viewportOf(slot) {
+    return engine.getViewport(slot.viewportId);
+  }
+
+  function refreshOverlay(slot) {
+    const viewport = viewportOf(slot);
+    if (!viewport || !slot.series) return;
+    const index = viewport.getCurrentImageIdIndex();
+    const ids = viewport.getImageIds();
+    slot.overlay.setSlice(index, ids.length);
+    slot.overlay.setInstance(slot.byImageId?.get(ids[index]));
+    const range = viewport.getProperties().voiRange;
+    if (range) {
+      const { windowWidth, windowCenter } = coreUtilities.windowLevel.toWindowLevel(range.lower, range.upper);
+      slot.overlay.setWindow(windowWidth, windowCenter);
+    }
+    slot.overlay.setZoom(viewport.getZoom());
+    onChange?.(slot);
+  }
+
+  function makeSlot(index) {
+    const canvasHost = h('div', { class: 'cs-element', oncontextmenu: (e) => e.preventDefault() });
+    const overlay = createOverlay(t);
+    const cell = h('div', {
+      class: 'cell', 'data-testid': `viewport-${index}`,
+      onmousedown: () => activate(index),
+      ondragover: (e) => e.preventDefault(),
+      ondrop(e) {
+        e.preventDefault();
+        const uid = e.dataTransfer.getData('text/x-series-uid');
+        if (uid) onDropSeries?.(index, uid);
+      },
+    }, canvasHost, overlay.element);
+    const slot = { index, cell, element: canvasHost, overlay, viewportId: `vp-${index}`, series: null };
+    const update = () => refreshOverlay(slot);
+    [Events.STACK_NEW_IMAGE, Events.VOI_MODIFIED, Events.CAMERA_MODIFIED, Events.IMAGE_RENDERED]
+      .forEach((name) => canvasHost.addEventListener(name, update));
+    return slot;
+  }
+
+  let onDropSeries = null;
+
+  function activate(index) {
+    activeIndex = index;
+    slots.forEach((s) => s.cell.classList.toggle('active', s.index === index));
+  }
+
+  // Performance API marks (read by bench/viewer): the first image on screen and the whole
+  // series in the image cache.
+  function markSeriesLoaded(imageIds, uid) {
+    const wanted = new Set(imageIds);
+    const onLoaded = (evt) => {
+      if (!wanted.delete(evt.detail?.image?.imageId)) return;
+      if (wanted.size === 0) {
+        performance.mark('lt:series-loaded', { detail: uid });
+        eventTarget.removeEventListener(Events.IMAGE_LOADED, onLoaded);
+      }
+    };
+    eventTarget.addEventListener(Events.IMAGE_LOADED, onLoaded);
+    return () => eventTarget.removeEventListener(Events.IMAGE_LOADED, onLoaded);
+  }
+
+  async function show(slot, series) {
+    slot.series = series;
+    performance.mark('lt:series-requested', { detail: series.uid });
+    const { imageIds, byImageId } = await loadSeries(series);
+    slot.byImageId = byImageId;
+    const viewport = viewportOf(slot);
+    toolUtilities.stackPrefetch.disable(slot.element);
+    slot.stopWatching?.();
+    slot.stopWatching = markSeriesLoaded(imageIds, series.uid);
+    slot.element.addEventListener(Events.IMAGE_RENDERED, () => {
+      performance.mark('lt:first-image', { detail: series.uid });
+    }, { once: true });
+    await viewport.setStack(imageIds, 0);
+    viewport.render();
+    // The first image is on screen; fetch the rest around it, nearest first.
+    toolUtilities.stackPrefetch.enable(slot.element);
+    refreshOverlay(slot);
+  }
+
+  function setLayout(name) {
+    const [rows, cols] = LAYOUTS[name] || LAYOUTS['1x1'];
+    const previous = slots.map((s) => s.series);
+    slots.forEach((s) => {
+      toolUtilities.stackPrefetch.disable(s.element);
+      toolGroup.removeViewports(engineId, s.viewportId);
+    });
+    engine.getViewports().forEach((v) => engine.disableElement(v.id));
+    layout = name;
+    container.replaceChildren();
+    container.style.gridTemplate = `repeat(${rows}, 1fr) / repeat(${cols}, 1fr)`;
+    slots = Array.from({ length: rows * cols }, (_, i) => makeSlot(i));
+    slots.forEach((s) => container.append(s.cell));
+    engine.setViewports(slots.map((s) => ({
+      viewportId: s.viewportId, type: ViewportType.STACK, element: s.element,
+      defaultOptions: { background: [0, 0, 0] },
+    })));
+    slots.forEach((s) => toolGroup.addViewport(s.viewportId, engineId));
+    activate(Math.min(activeIndex, slots.length - 1));
+    return Promise.all(slots.map((s, i) => (previous[i] ? show(s, previous[i]) : null)));
+  }
+
+  const resize = () => engine.resize(true, true);
+  window.addEventListener('resize', resize);
+
+  return {
+    engineId,
+    get layout() { return layout; },
+    setLayout,
+    show,
+    onDrop(fn) { onDropSeries = fn; },
+    slots: () => slots,
+    activeSlot: () => slots[activeIndex],
+    active: () => viewportOf(slots[activeIndex]),
+    refresh: refreshOverlay,
+    resize,
+    destroy() {
+      window.removeEventListener('resize', resize);
+      slots.forEach((s) => { toolUtilities.stackPrefetch.disable(s.element); s.stopWatching?.(); });
+      engine.destroy();
+    },
+  };
+}
