@@ -6,7 +6,9 @@ but SQLite transactions take the write lock at BEGIN); ``audit_sessions`` (write
 the audit trail); ``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``: the
 store, index sessions and group committer that STOW-RS ingests through, exactly as the DICOM
 workers' C-STORE does, and signed reports go back through it; WADO-RS and QIDO-RS read through
-its sessions); ``viewer_files`` (the built web viewer, ``gateway.viewer``).
+its sessions); ``viewer_files`` (the built web viewer, ``gateway.viewer``);
+``patient_for_study`` (the Patient ID of a study UID, so that audit rows of study routes name
+the patient).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.archive = archive
+    app.state.patient_for_study = dicomweb.patient_resolver(archive)
     app.state.sessions = make_sessionmaker(engine)
     app.state.write_sessions = make_sessionmaker(writer_engine(engine))
     app.state.audit_sessions = app.state.write_sessions

@@ -104,8 +104,18 @@ def _first_param(request: Request, names: Collection[str]) -> str | None:
 def audit_request(
     request: Request, principal: Principal | None, outcome: audit.Outcome, detail: str = ""
 ) -> None:
-    """Write the audit row for this request's access decision, or raise AuditUnavailable."""
+    """Write the audit row for this request's access decision, or raise AuditUnavailable.
+
+    The study comes from the request's parameters; the patient too, or else from the index
+    through ``app.state.patient_for_study`` (set by the DICOMweb gateway) when the request
+    names a study only.
+    """
     sessions: sessionmaker[Session] = request.app.state.audit_sessions
+    study = _first_param(request, STUDY_PARAMS)
+    patient = _first_param(request, PATIENT_PARAMS)
+    resolve = getattr(request.app.state, "patient_for_study", None)
+    if study and not patient and resolve is not None:
+        patient = resolve(study)
     try:
         with sessions.begin() as session:
             audit.record(
@@ -116,8 +126,8 @@ def audit_request(
                 action=f"{request.method} {_route_template(request)}",
                 outcome=outcome,
                 address=client_address(request),
-                study_instance_uid=_first_param(request, STUDY_PARAMS),
-                patient_id=_first_param(request, PATIENT_PARAMS),
+                study_instance_uid=study,
+                patient_id=patient,
                 detail=detail,
             )
             if principal is not None and principal.kind == "api_key" and \

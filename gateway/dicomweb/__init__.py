@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.dicomweb import qido, rendered, stow, wado, wado_uri
+from gateway.dicomweb.access import patient_resolver
 from gateway.dicomweb.common import PREFIX, install_errors
 
-__all__ = ["PREFIX", "install_errors", "routers"]
+__all__ = ["PREFIX", "install_errors", "patient_resolver", "routers"]
 
 
 def routers() -> list[APIRouter]:

@@ -11,12 +11,15 @@ patient ID (``lienthong.audit``):
   refuses them; this is the second lock);
 - everyone else the policy admits sees every study.
 
-If the audit row cannot be written the request fails (503), before any patient data is sent.
+Each granted access is audited once, by the router's policy, with the study UID and the
+patient ID (resolved here, ``patient_resolver``); a refusal here adds a DENIED row. If an audit
+row cannot be written the request fails (503), before any patient data is sent.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,7 +29,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.auth.errors import AuditUnavailable, Forbidden
 from gateway.auth.roles import Role
 from gateway.deps import Principal, client_address, current_principal
-from gateway.dicomweb.resources import StudyRef, check_uid, study_ref
+from gateway.dicomweb.resources import (
+    InvalidUID,
+    ResourceNotFound,
+    StudyRef,
+    check_uid,
+    study_ref,
+)
 from lienthong import audit
 from pacs.archive import Archive
 from pacs.index.attributes import fold_name
@@ -82,25 +91,41 @@ def record_access(
         raise AuditUnavailable("the audit trail cannot be written; try again later") from exc
 
 
-def check_study(request: Request, study_uid: str) -> StudyRef:
-    """Resolve the study, refuse it if the caller may not see it, audit the access.
+def patient_resolver(archive: Archive) -> Callable[[str], str | None]:
+    """``app.state.patient_for_study``: the Patient ID of a study UID, for the policy's audit
+    row (``gateway.deps.audit_request``); None for anything that is not a stored study."""
 
-    Raises InvalidUID (400), ResourceNotFound (404), Forbidden (403), AuditUnavailable (503).
+    def patient_for_study(study_uid: str) -> str | None:
+        try:
+            with archive.sessions() as session:
+                return study_ref(session, check_uid(study_uid)).patient_id or None
+        except (InvalidUID, ResourceNotFound):
+            return None
+
+    return patient_for_study
+
+
+def check_study(request: Request, study_uid: str) -> StudyRef:
+    """Resolve the study and refuse it if the caller may not see it.
+
+    The granted access is already audited, with this study and its patient, by the router's
+    policy (``gateway.deps.audit_request`` resolves the patient through ``patient_resolver``);
+    a refusal here writes its own DENIED row. Raises InvalidUID (400), ResourceNotFound (404),
+    Forbidden (403), AuditUnavailable (503).
     """
     principal = current_principal(request)
     archive: Archive = request.app.state.archive
     with archive.sessions() as session:
         study = study_ref(session, check_uid(study_uid))
-    allowed = may_see(principal, study)
-    record_access(
-        request,
-        principal,
-        audit.Outcome.SUCCESS if allowed else audit.Outcome.DENIED,
-        study_instance_uid=study.study_instance_uid,
-        patient_id=study.patient_id,
-        detail="DICOMweb study access" if allowed else "study outside the caller's scope",
-    )
-    if not allowed:
+    if not may_see(principal, study):
+        record_access(
+            request,
+            principal,
+            audit.Outcome.DENIED,
+            study_instance_uid=study.study_instance_uid,
+            patient_id=study.patient_id,
+            detail="study outside the caller's scope",
+        )
         raise Forbidden("this study is outside what your role may see")
     return study
 
