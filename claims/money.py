@@ -37,10 +37,11 @@ def drug_amounts(so_luong: Decimal, don_gia: Decimal, tyle_tt_bh: Decimal
 
 def service_amounts(so_luong: Decimal, don_gia_bv: Decimal, don_gia_bh: Decimal,
                     tyle_tt_dv: Decimal, tyle_tt_bh: Decimal) -> tuple[Decimal, Decimal]:
-    """XML3 (THANH_TIEN_BV, THANH_TIEN_BH) per §7.1 (4750 correction; TYLE_TT_DV divided by 100,
-    UNVERIFIED literal reading recorded in §7.1)."""
-    bv = round2(so_luong * don_gia_bv * tyle_tt_dv / HUNDRED)
-    bh = round2(so_luong * don_gia_bh * tyle_tt_dv / HUNDRED * tyle_tt_bh / HUNDRED)
+    """XML3 (THANH_TIEN_BV, THANH_TIEN_BH) per §7.1 (4750 correction; TYLE_TT_DV as a
+    percentage: spec.TYLE_TT_DV_DIVISOR)."""
+    dv = tyle_tt_dv / Decimal(spec.TYLE_TT_DV_DIVISOR)
+    bv = round2(so_luong * don_gia_bv * dv)
+    bh = round2(so_luong * don_gia_bh * dv * tyle_tt_bh / HUNDRED)
     return bv, bh
 
 

@@ -60,6 +60,10 @@ DEC3_DECIMALS = 3
 MUC_HUONG_MAX_LENGTH = 4
 MUC_HUONG_DECIMALS = 2
 
+# UNVERIFIED (§7.1): the 4750 text writes "× TYLE_TT_DV" without "/100"; TYLE_TT_DV is a
+# percentage, so XML3 THANH_TIEN_BV/BH divide it by 100.
+TYLE_TT_DV_DIVISOR = 100
+
 # --- Benefit level (§5.10, §7.5) -----------------------------------------------------------
 # UNVERIFIED (§5.10): card benefit code (3rd character of MA_THE_BHYT) → card level in %.
 CARD_BENEFIT_LEVEL = {"1": 100, "2": 100, "3": 95, "4": 80, "5": 100}
@@ -102,11 +106,9 @@ MA_MAY_RE = re.compile(r"^(?:[A-ZĐ]{2,3}\.[12]\.\d{5}\..+|[A-ZĐ]{2,3}\.3[^.]*\
 MAX_SECONDARY_ICD = 12  # §4.1 #28
 
 # --- Imaging (§6) ----------------------------------------------------------------------------
-# UNVERIFIED (§6.2, our design): DICOM Modality → MA_MAY group.
-MODALITY_MACHINE_GROUP = {
-    "CR": "XQ", "DX": "XQ", "RF": "XQ", "MG": "XQ", "CT": "CL", "MR": "MRI", "US": "SA",
-    "XA": "DSA", "ES": "NS", "NM": "SP", "PT": "PET", "ECG": "ĐT",
-}
+# MA_MAY is never derived from the DICOM Modality (§6.2 suggests a Modality → group table,
+# UNVERIFIED): it is the code registered for the machine, configured per AE title / station
+# (settings claims.machine_codes), so it matches the facility's 06/DM equipment catalogue.
 # UNVERIFIED (§6.2 NGUOI_THUC_HIEN, §12.8): the performer of an imaging line is the performing
 # technologist (Operators' Name, mapped to a CCHN code through settings); the reporting
 # radiologist goes in XML4 MA_BS_DOC_KQ.

@@ -176,6 +176,9 @@ class AuthSettings(BaseModel):
         65536, ge=19456, le=4 * 1024 * 1024, description="argon2id memory cost in KiB."
     )
     password_hash_time_cost: int = Field(3, ge=2, le=20, description="argon2id passes.")
+    require_mfa_for_admins: bool = Field(
+        True, description="Password logins as admin need a TOTP code (enrol with `users mfa`)."
+    )
     oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
     secure_cookies: bool = Field(
         False,

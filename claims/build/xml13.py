@@ -1,4 +1,4 @@
-"""QĐ 130 XML13 — referral letter (single record; 4750 or 3176 layout); fields and order per spec §4.6."""
+"""QĐ 130 XML13 — referral letter (one record; 4750 or 3176 layout); fields per spec §4.6."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""QĐ 130 XML5 — clinical progress notes (CHI_TIET_DIEN_BIEN_BENH); fields and order per spec §4.5."""
+"""QĐ 130 XML5 — clinical progress notes (CHI_TIET_DIEN_BIEN_BENH); fields per spec §4.5."""
 
 from __future__ import annotations
 

@@ -13,10 +13,11 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth.apikeys import create_api_key, list_api_keys, revoke_api_key
+from gateway.auth.mfa import enroll
 from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role, Scope
 from gateway.auth.secrets import load_secret_key
-from gateway.auth.users import create_user, disable_user, list_users
+from gateway.auth.users import create_user, disable_user, find_user, list_users
 from lienthong.settings import Settings
 
 
@@ -76,6 +77,20 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_users_mfa(args: argparse.Namespace, settings: Settings) -> int:
+    key = load_secret_key(settings)
+    with _sessions(settings).begin() as session:
+        user = find_user(session, args.name)
+        if user is None:
+            print(f"no such user: {args.name}", file=sys.stderr)
+            return 1
+        uri = enroll(user, key)
+    print(uri)
+    print(f"second factor enrolled for {args.name}: add the URI above to an authenticator "
+          "app (it is shown only once); logins now need its code", file=sys.stderr)
+    return 0
+
+
 def cmd_apikeys_add(args: argparse.Namespace, settings: Settings) -> int:
     key = load_secret_key(settings)
     with _sessions(settings).begin() as session:
@@ -127,6 +142,9 @@ def register(sub: Any) -> None:
     ls = users.add_parser("list", help="list users")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_users_list)
+    mfa = users.add_parser("mfa", help="enrol (or replace) a TOTP second factor")
+    mfa.add_argument("name")
+    mfa.set_defaults(func=cmd_users_mfa)
     dis = users.add_parser("disable", help="disable a user and end its sessions")
     dis.add_argument("name")
     dis.set_defaults(func=cmd_users_disable)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lienthong.db import Base, Timestamp, utcnow
@@ -23,6 +23,10 @@ class User(Base):
     # None for accounts that only log in through the hospital's identity provider (OIDC).
     password_hash: Mapped[str | None] = mapped_column(String(200))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Second factor (gateway.auth.mfa): the TOTP secret encrypted under the server key, and
+    # the time step of the last accepted code (a code works once).
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
     disabled_at: Mapped[Timestamp | None] = mapped_column()
 

@@ -22,8 +22,10 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from gateway.auth.errors import NotAuthenticated, TooManyAttempts
+from gateway.auth.mfa import check_code
 from gateway.auth.models import LoginSession, User
 from gateway.auth.passwords import passwords_for
+from gateway.auth.roles import Role
 from gateway.auth.secrets import csrf_token
 from gateway.auth.throttle import check_throttle, forget_old_attempts, note_attempt
 from gateway.auth.tokens import (
@@ -49,7 +51,9 @@ from lienthong.settings import Settings
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 LOGIN_ACTION = "login"
+LOGIN_FAILED = "wrong user name, password or one-time code"
 PasswordForm = Annotated[OAuth2PasswordRequestForm, Depends()]
+OneTimeCode = Annotated[str, Form(max_length=16, description="TOTP code, if enrolled")]
 
 
 class TokenResponse(BaseModel):
@@ -80,11 +84,21 @@ def _audit_login(session: Session, request: Request, username: str, role: str | 
                  detail=detail)
 
 
+def _second_factor_problem(user: User, key: bytes, otp: str, settings: Settings) -> str | None:
+    """Why the second factor fails for this user, or None if it passes or is not needed."""
+    if user.totp_secret is not None:
+        return None if check_code(user, key, otp.strip()) else "wrong or missing one-time code"
+    if user.role == Role.ADMIN and settings.auth.require_mfa_for_admins:
+        return "admin without an enrolled second factor (lienthong users mfa NAME)"
+    return None
+
+
 def _password_login(
     request: Request, session: Session, settings: Settings, username: str, password: str,
-    how: str,
+    how: str, otp: str = "",
 ) -> User:
-    """Check a password under throttling; audit and count the attempt; raise on failure."""
+    """Check a password (and one-time code) under throttling; audit and count the attempt;
+    raise on failure. Failures all get the same answer, whichever factor failed."""
     now, address = utcnow(), client_address(request)
     username = clean_text(username)[:64]  # hostile names are still counted and audited
     window = dt.timedelta(seconds=settings.auth.login_window)
@@ -97,6 +111,11 @@ def _password_login(
                                      passwords=passwords_for(settings.auth))
         except TooManyAttempts as exc:
             refused, user = exc, None
+        why = "wrong user name or password"
+        if user is not None:
+            problem = _second_factor_problem(user, request.app.state.secret_key, otp, settings)
+            if problem is not None:
+                user, why = None, problem
         if refused is not None:
             _audit_login(session, request, username, None, audit.Outcome.DENIED,
                          f"{how}: throttled")
@@ -105,20 +124,24 @@ def _password_login(
             note_attempt(session, username, address, succeeded=user is not None, now=now)
             _audit_login(session, request, username, user.role if user else None,
                          audit.Outcome.SUCCESS if user else audit.Outcome.DENIED,
-                         f"{how}: {'ok' if user else 'wrong user name or password'}")
+                         f"{how}: {'ok' if user else why}")
     if refused is not None:
         raise refused
     if user is None:
-        raise NotAuthenticated("wrong user name or password")
+        raise NotAuthenticated(LOGIN_FAILED)
     return user
 
 
 @router.post("/token", response_model=TokenResponse)
 def token(
-    request: Request, form: PasswordForm, session: WriteSessionDep, settings: SettingsDep
+    request: Request, form: PasswordForm, session: WriteSessionDep, settings: SettingsDep,
+    otp: OneTimeCode = "",
 ) -> TokenResponse:
-    """OAuth2 password grant: a short-lived access token and a refresh token."""
-    user = _password_login(request, session, settings, form.username, form.password, "token")
+    """OAuth2 password grant: a short-lived access token and a refresh token.
+
+    Users with a second factor also send ``otp`` (their current TOTP code)."""
+    user = _password_login(request, session, settings, form.username, form.password, "token",
+                           otp)
     with session.begin():
         issued = issue_bearer(session, request.app.state.secret_key, user,
                               address=client_address(request), now=utcnow(), auth=settings.auth)
@@ -151,10 +174,11 @@ def refresh(
 @router.post("/login", response_model=BrowserLogin)
 def login(
     request: Request, response: Response, form: PasswordForm, session: WriteSessionDep,
-    settings: SettingsDep,
+    settings: SettingsDep, otp: OneTimeCode = "",
 ) -> BrowserLogin:
     """Browser login: sets the session cookie and returns the CSRF token."""
-    user = _password_login(request, session, settings, form.username, form.password, "browser")
+    user = _password_login(request, session, settings, form.username, form.password,
+                           "browser", otp)
     key: bytes = request.app.state.secret_key
     with session.begin():
         issued = open_browser_session(session, key, user, address=client_address(request),

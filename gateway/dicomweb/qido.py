@@ -83,6 +83,9 @@ def keyword_of(name: str) -> str:
     raise QueryParameterError(f"{name!r} is not a DICOM attribute keyword or tag")
 
 
+MAX_OFFSET = 2**31 - 1  # beyond any index; keeps the SQL OFFSET inside a 64-bit integer
+
+
 def _int(value: str | None, default: int, name: str) -> int:
     if value is None or value == "":
         return default
@@ -90,9 +93,16 @@ def _int(value: str | None, default: int, name: str) -> int:
         number = int(value)
     except ValueError:
         raise QueryParameterError(f"{name} must be a non-negative integer") from None
-    if number < 0:
-        raise QueryParameterError(f"{name} must be a non-negative integer")
+    if not 0 <= number <= MAX_OFFSET:
+        raise QueryParameterError(f"{name} must be an integer from 0 to {MAX_OFFSET}")
     return number
+
+
+def _value(keyword: str, value: str) -> str:
+    """A match value as Unicode NFC; control characters (NUL, ...) are refused."""
+    if any(ord(c) < 32 for c in value):
+        raise QueryParameterError(f"{keyword}: control characters are not allowed")
+    return unicodedata.normalize("NFC", value)
 
 
 class Search:
@@ -125,7 +135,7 @@ class Search:
             keyword = keyword_of(name)
             if keyword not in available:
                 raise QueryParameterError(f"{keyword} cannot be matched at {level} level")
-            self.filters[keyword] = unicodedata.normalize("NFC", value)
+            self.filters[keyword] = _value(keyword, value)
         self.filters.update(scope)
         self.fuzzy = values.get("fuzzymatching", "false").lower() == "true"
         limit = _int(values.get("limit"), settings.qido_default_limit, "limit")

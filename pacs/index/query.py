@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from pacs.errors import InvalidIdentifier, TooManyMatches
@@ -349,7 +349,7 @@ def _combined(
         if d_low:
             parts.append(or_(date > d_low, and_(date == d_low, time >= t_low)))
         if d_high:
-            upper = time <= t_high + _TOP if t_high else time == time
+            upper = time <= t_high + _TOP if t_high else true()
             parts.append(or_(date < d_high, and_(date == d_high, upper)))
         conditions.append(and_(*parts))
         consumed |= {date_key, time_key}

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterator
 from typing import cast
 
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -26,7 +25,14 @@ from pacs.archive import Archive
 from pacs.errors import PacsError
 from pacs.index.query import InformationModel, check_level, find, response_keys
 from pacs.scp.audit import AuditUnavailable, DicomAudit
-from pacs.scp.identifiers import decode_identifier, filters_from, query_level, response
+from pacs.scp.identifiers import (
+    ResponseKeys,
+    decode_identifier,
+    filters_from,
+    query_level,
+    response,
+    response_keys_of,
+)
 from pacs.scp.status import FindResult, failure, log_failure
 
 log = logging.getLogger(__name__)
@@ -108,7 +114,7 @@ def handle_find(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator
 
 def _run_query(
     event: Event, archive: Archive, sop_class: str
-) -> tuple[list[dict[str, object]], list[DataElement], str, object, dict[str, str]]:
+) -> tuple[list[dict[str, object]], ResponseKeys, str, object, dict[str, str]]:
     model = FIND_MODELS[sop_class]
     identifier = decode_identifier(cast(Dataset, event.identifier))
     level = check_level(model, query_level(identifier))
@@ -133,7 +139,7 @@ def _run_query(
     extra = _extra_values(identifier, archive)
     for m in matches:
         m.update(extra)
-    requested = [el for el in identifier if el.tag.group != 0x0000]
+    requested = response_keys_of(identifier)
     return matches, requested, str(level), identifier.get("SpecificCharacterSet"), filters
 
 

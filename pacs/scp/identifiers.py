@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom import config
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -75,21 +76,46 @@ def query_level(identifier: Dataset) -> str:
     return str(level)
 
 
+_INT_VRS = frozenset({"US", "UL", "SS", "SL", "IS"})
+_SINGLE_TEXT_VRS = frozenset({"PN", "LT", "ST", "UT"})
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC"})
+
+# (tag, VR, keyword) of each requested key, resolved once per request.
+ResponseKeys = list[tuple[int, str, str]]
+
+
+def _element(tag: int, vr: str, value: Any) -> DataElement:
+    if value is None or value == "":
+        value = [] if vr == "SQ" else None
+    elif vr in _INT_VRS and isinstance(value, str):
+        value = int(value)
+    elif isinstance(value, str) and "\\" in value and vr not in _SINGLE_TEXT_VRS:
+        value = value.split("\\")
+    # The values come from our own index, already checked at ingest: pydicom's per-value
+    # validation would be most of the cost of a C-FIND response.
+    return DataElement(tag, vr, value, validation_mode=config.IGNORE)
+
+
 def set_value(ds: Dataset, keyword: str, value: Any, vr: str | None = None) -> None:
     """Set `keyword` to a value from the index ('' and None make an empty element)."""
-    vr = vr or dictionary_VR(keyword)
-    if value is None or value == "":
-        ds.add_new(keyword, vr, None)
-        return
-    if vr in ("US", "UL", "SS", "SL", "IS") and isinstance(value, str):
-        value = int(value)
-    if isinstance(value, str) and "\\" in value and vr not in ("PN", "LT", "ST", "UT"):
-        value = value.split("\\")
-    ds.add_new(keyword, vr, value)
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    ds.add(_element(tag, vr or dictionary_VR(tag), value))
+
+
+def response_keys_of(requested: Iterable[DataElement]) -> ResponseKeys:
+    """The requested keys of an identifier (control elements left out)."""
+    keys: ResponseKeys = []
+    for element in requested:
+        keyword = element.keyword
+        if keyword and keyword not in CONTROL_KEYWORDS and element.tag.group != 0x0000:
+            keys.append((int(element.tag), element.VR, keyword))
+    return keys
 
 
 def response(
-    requested: Iterable[DataElement],
+    requested: ResponseKeys,
     values: Mapping[str, Any],
     *,
     level: str | None,
@@ -99,34 +125,39 @@ def response(
 
     `values` holds the match (keyword -> value); requested keys absent from it are returned
     empty and reported, so the caller can answer Pending 0xFF01 (optional keys not supported).
+    Keys in `values` that were not requested (the unique keys) are added.
     """
     ds = Dataset()
     missing: list[str] = []
-    for element in requested:
-        keyword = element.keyword
-        if not keyword or keyword in CONTROL_KEYWORDS:
-            continue
+    asked = set()
+    for tag, vr, keyword in requested:
+        asked.add(keyword)
         if keyword in values:
-            set_value(ds, keyword, values[keyword], element.VR)
+            ds.add(_element(tag, vr, values[keyword]))
         else:
-            ds.add_new(element.tag, element.VR, None)
+            ds.add(_element(tag, vr, None))
             missing.append(keyword)
     for keyword, value in values.items():
-        if keyword not in ds:  # required unique keys the requester left out
+        if keyword not in asked:
             set_value(ds, keyword, value)
     if level is not None:
-        ds.QueryRetrieveLevel = level
-    apply_charset(ds, request_charset)
+        ds.add(_element(0x00080052, "CS", level))
+    if _has_non_ascii(values.values()):
+        ds.add(_element(0x00080005, "CS", UTF8))
+    elif request_charset:
+        ds.add(_element(0x00080005, "CS", request_charset))
     return ds, missing
 
 
-def apply_charset(ds: Dataset, request_charset: Any) -> None:
-    """UTF-8 when any text is non-ASCII, else the requester's own character set (if any)."""
-    text = (el for el in ds.iterall() if el.VR in _TEXT_VRS and el.value is not None)
-    if any(not str(el.value).isascii() for el in text):
-        ds.SpecificCharacterSet = UTF8
-    elif request_charset:
-        ds.SpecificCharacterSet = request_charset
-
-
-_TEXT_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC"})
+def _has_non_ascii(values: Iterable[Any]) -> bool:
+    for value in values:
+        if isinstance(value, str):
+            if not value.isascii():
+                return True
+        elif isinstance(value, list) and any(
+            isinstance(item, Dataset) and _has_non_ascii(
+                el.value for el in item if el.VR in _TEXT_VRS or el.VR == "SQ")
+            for item in value
+        ):
+            return True
+    return False

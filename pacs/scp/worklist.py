@@ -23,6 +23,7 @@ from pacs.scp.identifiers import (
     element_text,
     filters_from,
     response,
+    response_keys_of,
     set_value,
 )
 from pacs.scp.status import FindResult, failure, log_failure
@@ -87,7 +88,7 @@ def handle_worklist_find(
         yield failure(0xC000, "unexpected error"), None
         return
     log.info("worklist C-FIND from %s: %d entr(ies)", calling, len(entries))
-    requested = [el for el in identifier if el.tag.group != 0x0000]
+    requested = response_keys_of(identifier)
     for entry in entries:
         if event.is_cancelled:
             yield CANCELLED, None

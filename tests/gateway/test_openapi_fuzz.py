@@ -6,6 +6,7 @@ policy lets through to every admin and operations route.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,7 +32,9 @@ PASSWORD = "fuzzing admin password"
 def _fuzz_app() -> FastAPI:
     # Built at import: schemathesis parametrises from a schema object, and its fixture-based
     # loader does not work with the pytest version we run.
-    data = Path(tempfile.mkdtemp(prefix="lienthong-fuzz-")) / "data"
+    base = Path(tempfile.mkdtemp(prefix="lienthong-fuzz-"))
+    atexit.register(shutil.rmtree, base, True)  # also when this module is collected, not run
+    data = base / "data"
     app_settings = load_settings(data_dir=data, storage={"min_free_bytes": 0},
                                  auth=CHEAP_HASHING)
     upgrade(app_settings.effective_database_url)
@@ -53,7 +56,6 @@ def admin_headers() -> Iterator[dict[str, str]]:
         response = client.post("/api/auth/token",
                                data={"username": "fuzz-admin", "password": PASSWORD})
         yield {"Authorization": f"Bearer {response.json()['access_token']}"}
-    shutil.rmtree(FUZZ_APP.state.settings.data_dir.parent, ignore_errors=True)
 
 
 @schema.parametrize()

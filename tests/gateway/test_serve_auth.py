@@ -14,7 +14,8 @@ from tests.support.server import REPO_ROOT, LienthongServer, lienthong
 
 CHEAP = {"LIENTHONG_AUTH__PASSWORD_HASH_MEMORY_KIB": "19456",
          "LIENTHONG_AUTH__PASSWORD_HASH_TIME_COST": "2", "LIENTHONG_LOG_FORMAT": "json",
-         "LIENTHONG_DICOM__ALLOW_ANY_CALLING_AE": "true"}
+         "LIENTHONG_DICOM__ALLOW_ANY_CALLING_AE": "true",
+         "LIENTHONG_AUTH__REQUIRE_MFA_FOR_ADMINS": "false"}
 
 
 def test_cli_user_logs_in_to_a_running_server_and_is_audited(tmp_path: Path) -> None:

@@ -84,6 +84,8 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=32), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=True),
     sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('totp_secret', sa.String(length=200), nullable=True),
+    sa.Column('totp_last_step', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_user')),

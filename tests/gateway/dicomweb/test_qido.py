@@ -146,6 +146,8 @@ def test_bad_parameters_are_400(gateway: Gateway) -> None:
         {"StudyDate": "yesterday"},
         {"StudyInstanceUID": "1.2.*"},
         {"limit": "-1"},
+        {"offset": str(2**70)},
+        {"PatientName": "a\x00b"},
         {"SOPInstanceUID": "1.2.3"},  # not a study-level key
     ):
         response = gateway.http.get(url, params=params, timeout=30)
