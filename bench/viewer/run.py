@@ -1,0 +1,164 @@
+"""Viewer timings measured in the browser (Performance API marks set by the viewer itself):
+click in the worklist -> first image on screen -> whole series in the image cache, and frames
+per second during a window/level drag and during stack scroll; on localhost and with Chromium's
+network emulation (10 Mbit/s, 50 ms latency).
+
+    .venv/bin/python -m bench.viewer.run [--slices 300] [--repeat 3]
+
+Needs the built viewer (viewer/dist), Debian's chromium and DCMTK's storescu. Uses the shared
+28-slice head CT (../shared) and a generated CT of --slices 512x512 slices. Results go to
+bench/results/viewer.json. There is no peer viewer on this machine to compare with, so the
+figures stand against the issue's targets (first image < 1 s, 300 slices < 4 s, >= 30 fps;
+throttled first image < 3 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.dcmtk import storescu
+from tests.support.server import REPO_ROOT, LienthongServer, lienthong
+from tests.support.synthetic import make_study
+from tests.viewer.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+
+SHARED_CT = REPO_ROOT.parent / "shared" / "data" / "dicom" / "series" / "ct_head_ge_tilt"
+RESULTS = REPO_ROOT / "bench" / "results"
+THROTTLE = {"offline": False, "latency": 50, "downloadThroughput": 10e6 / 8,
+            "uploadThroughput": 10e6 / 8}
+
+MARKS_JS = """() => Object.fromEntries(['lt:open-study', 'lt:first-image', 'lt:series-loaded']
+  .map((n) => [n, performance.getEntriesByName(n).map((e) => e.startTime).pop() ?? null]))"""
+COUNT_RENDERS_JS = """() => {
+  const el = document.querySelector('[data-testid=viewport-0] .cs-element');
+  window.__renders = 0;
+  el.addEventListener('CORNERSTONE_IMAGE_RENDERED', () => { window.__renders += 1; });
+}"""
+
+
+def prepare(workdir: Path, slices: int) -> tuple[LienthongServer, list[str]]:
+    data_dir = workdir / "data"
+    lienthong(data_dir, "ae", "add", "TESTSCU", "--host", "127.0.0.1", "--port", "104")
+    subprocess.run([sys.executable, "-m", "lienthong.cli", "--data-dir", str(data_dir), "users",
+                    "add", "bench", "--role", "radiologist"], input=PASSWORD + "\n", text=True,
+                   check=True, capture_output=True, cwd=REPO_ROOT)
+    generated = make_study(workdir / "generated", patient_id="BENCH300", per_series=slices,
+                           size=512)
+    import pydicom
+
+    ct_uid = str(pydicom.dcmread(next(SHARED_CT.glob("*.dcm")), stop_before_pixels=True)
+                 .StudyInstanceUID)
+    server = LienthongServer(data_dir, workers=1).start()
+    try:
+        for files in (sorted(SHARED_CT.glob("*.dcm")), list(generated.files)):
+            sent = storescu(server.dicom_port, files)
+            if sent.returncode != 0:
+                raise RuntimeError(sent.stderr)
+    except BaseException:
+        server.stop()
+        raise
+    return server, [ct_uid, generated.study_instance_uid]
+
+
+def open_study(page: Any, url: str, study_uid: str) -> dict[str, float]:
+    page.goto(f"{url}/viewer/#/worklist")
+    page.locator("form.filters button[type=button]").click()  # all dates
+    row = page.locator(f"tr[data-study-uid='{study_uid}']")
+    row.wait_for()
+    page.evaluate("() => performance.clearMarks()")
+    row.click()
+    page.wait_for_function("() => performance.getEntriesByName('lt:series-loaded').length > 0",
+                           timeout=600_000)
+    marks = page.evaluate(MARKS_JS)
+    return {"first_image_s": (marks["lt:first-image"] - marks["lt:open-study"]) / 1000,
+            "series_loaded_s": (marks["lt:series-loaded"] - marks["lt:open-study"]) / 1000}
+
+
+def fps(page: Any, action: str, seconds: float = 2.0) -> float:
+    page.evaluate(COUNT_RENDERS_JS)
+    box = page.locator("[data-testid=viewport-0]").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    start = time.perf_counter()
+    step = 0
+    if action == "wl":
+        page.mouse.down()
+    while time.perf_counter() - start < seconds:
+        step += 1
+        if action == "wl":
+            page.mouse.move(x + (step % 200) - 100, y + (step % 100) - 50)
+        else:
+            page.mouse.wheel(0, 120 if (step // 20) % 2 == 0 else -120)
+        page.wait_for_timeout(8)
+    if action == "wl":
+        page.mouse.up()
+    elapsed = time.perf_counter() - start
+    return float(page.evaluate("() => window.__renders")) / elapsed
+
+
+def measure(url: str, studies: list[str], repeat: int, throttled: bool) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(f"{url}/viewer/#/login")
+        page.fill("input[name=username]", "bench")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form.login button[type=submit]")
+        page.wait_for_url("**/#/worklist")
+        if throttled:
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", THROTTLE)
+        for name, uid in zip(("ct28", "ct_generated"), studies, strict=True):
+            runs = []
+            for _ in range(repeat):
+                # A fresh page load each time: nothing in Cornerstone's cache.
+                page.goto(f"{url}/viewer/#/worklist")
+                page.reload()
+                runs.append(open_study(page, url, uid))
+            result = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            if not throttled:
+                result["wl_fps"] = fps(page, "wl")
+                result["scroll_fps"] = fps(page, "scroll")
+            out[name] = result
+        context.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not (REPO_ROOT / "viewer" / "dist" / "index.html").is_file():
+        sys.exit("build the viewer first: cd viewer && npm ci && npm run build")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=RESULTS) as work:
+        server, studies = prepare(Path(work), args.slices)
+        try:
+            url = f"http://127.0.0.1:{server.http_port}"
+            results = {"localhost": measure(url, studies, args.repeat, throttled=False),
+                       "10mbit_50ms": measure(url, studies, 1, throttled=True)}
+        finally:
+            server.stop()
+    (RESULTS / "viewer.json").write_text(json.dumps(results, indent=2))
+    for network, by_study in results.items():
+        for study, figures in by_study.items():
+            shown = "  ".join(f"{k}={v:.2f}" for k, v in figures.items())
+            print(f"{network:12} {study:13} {shown}")
+
+
+if __name__ == "__main__":
+    main()
