@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import CurrentPrincipal, Principal, SessionDep, SettingsDep, WriteSessionDep
@@ -26,6 +26,9 @@ from pacs.reports.models import Report, ReportTemplate
 from pacs.reports.pdf import printable_report, render_pdf
 
 log = logging.getLogger(__name__)
+
+# A database row id: bounded so that an absurd path value is a 422, not an integer overflow.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(tags=["reports"])
 MAX_TEXT = service.MAX_TEXT
@@ -66,7 +69,7 @@ class ReportPage(BaseModel):
 class DraftIn(BaseModel):
     findings: str = Field("", max_length=MAX_TEXT)
     conclusion: str = Field("", max_length=MAX_TEXT)
-    template_id: int | None = None
+    template_id: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
 class AmendIn(BaseModel):
@@ -165,7 +168,7 @@ def amend(
 @router.get("/api/reports/{study_instance_uid}/pdf", response_class=Response)
 def report_pdf(
     study_instance_uid: str, session: SessionDep, settings: SettingsDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     """The printable report (A4 PDF with the hospital header); the newest version by default."""
     with session.begin():
@@ -207,7 +210,7 @@ def create_template(
 
 @router.put("/api/report-templates/{template_id}", response_model=TemplateOut)
 def update_template(
-    template_id: int, body: TemplateIn, session: WriteSessionDep, principal: CurrentPrincipal
+    template_id: RowId, body: TemplateIn, session: WriteSessionDep, principal: CurrentPrincipal
 ) -> ReportTemplate:
     with session.begin():
         return service.save_template(session, template_id=template_id, editor=principal.name,
@@ -215,7 +218,7 @@ def update_template(
 
 
 @router.delete("/api/report-templates/{template_id}", status_code=204)
-def delete_template(template_id: int, session: WriteSessionDep) -> Response:
+def delete_template(template_id: RowId, session: WriteSessionDep) -> Response:
     with session.begin():
         service.delete_template(session, template_id)
     return Response(status_code=204)

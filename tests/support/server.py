@@ -32,6 +32,24 @@ def lienthong(data_dir: Path, *args: str, env: dict[str, str] | None = None,
     )
 
 
+def lienthong_measured(data_dir: Path, *args: str) -> tuple[int, str, str, int]:
+    """Run a CLI command; return (exit code, stdout, stderr, that process's peak RSS in KiB).
+
+    The peak comes from wait4() on this child alone, not from every child the test run has
+    had (RUSAGE_CHILDREN), so earlier tests' servers do not count against it.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lienthong.cli", "--data-dir", str(data_dir), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT,
+    )
+    stdout, stderr = process.stdout, process.stderr
+    assert stdout is not None and stderr is not None
+    out, err = stdout.read(), stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, out.decode(), err.decode(), int(usage.ru_maxrss)
+
+
 class LienthongServer:
     """A `lienthong serve` subprocess bound to 127.0.0.1 on free ports."""
 
