@@ -32,22 +32,33 @@ def lienthong(data_dir: Path, *args: str, env: dict[str, str] | None = None,
     )
 
 
-def lienthong_measured(data_dir: Path, *args: str) -> tuple[int, str, str, int]:
-    """Run a CLI command; return (exit code, stdout, stderr, that process's peak RSS in KiB).
+# Runs the CLI and reports the peak RSS of its own address space (VmHWM). The kernel's
+# ru_maxrss cannot be used for this: at exec it carries over the high-water mark of the forked
+# copy of the parent, i.e. of the whole test run.
+_MEASURED_CLI = """
+import sys
+code = 1
+try:
+    from lienthong.cli import main
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 1
+finally:
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write(f"\\nPEAK_RSS_KIB={peak}\\n")
+sys.exit(code)
+"""
 
-    The peak comes from wait4() on this child alone, not from every child the test run has
-    had (RUSAGE_CHILDREN), so earlier tests' servers do not count against it.
-    """
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lienthong.cli", "--data-dir", str(data_dir), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT,
+
+def lienthong_measured(data_dir: Path, *args: str) -> tuple[int, str, str, int]:
+    """Run a CLI command; return (exit code, stdout, stderr, its own peak RSS in KiB)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURED_CLI, "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False,
     )
-    stdout, stderr = process.stdout, process.stderr
-    assert stdout is not None and stderr is not None
-    out, err = stdout.read(), stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.decode(), err.decode(), int(usage.ru_maxrss)
+    stderr, _, peak = result.stderr.rpartition("\nPEAK_RSS_KIB=")
+    return result.returncode, result.stdout, stderr, int(peak.strip())
 
 
 class LienthongServer:
