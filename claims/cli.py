@@ -24,7 +24,7 @@ def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from claims.codes import load_code_lists
-    from claims.errors import RecordInvalid
+    from claims.errors import EpisodeLocked, RecordInvalid
     from claims.records.importers import import_file
 
     codes = load_code_lists(settings.claims.code_list_dir)
@@ -39,6 +39,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             for p in exc.problems:
                 print(p.line(), file=sys.stderr)
         print(f"refused: {len(exc.problems)} problem(s); nothing was imported", file=sys.stderr)
+        return 1
+    except EpisodeLocked as exc:
+        print(f"refused: {exc}; nothing was imported", file=sys.stderr)
         return 1
     for r in results:
         print(f"{r.ma_lk}: {r.rows} rows" + (f", {len(r.warnings)} warning(s)"

@@ -68,3 +68,21 @@ class SignatureInvalid(ClaimsError):
     """A document's XML signature is missing or does not verify."""
 
     http_status = 400
+
+
+class EpisodeNotFound(ClaimsError):
+    """No episode with this MA_LK is stored."""
+
+    http_status = 404
+
+    def __init__(self, ma_lk: str) -> None:
+        super().__init__(f"no episode with MA_LK {ma_lk!r}")
+
+
+class EpisodeLocked(ClaimsError):
+    """The portal accepted this episode: a re-import would silently change an accepted claim."""
+
+    http_status = 409
+
+    def __init__(self, ma_lk: str) -> None:
+        super().__init__(f"episode {ma_lk!r} was accepted by the portal and cannot be replaced")

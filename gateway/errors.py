@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
+from claims.errors import ClaimsError, RecordInvalid, RuleViolations
 from gateway.auth.errors import AuthError, TooManyAttempts
 from pacs.errors import PacsError
 
@@ -24,9 +25,10 @@ PROBLEM_JSON = "application/problem+json"
 WWW_AUTHENTICATE = 'Bearer realm="lienthong"'
 
 
-def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(status: int, detail: str, headers: dict[str, str] | None = None,
+            **extensions: object) -> JSONResponse:
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
-            "detail": detail}
+            "detail": detail, **extensions}
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -44,6 +46,17 @@ async def handle_pacs_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PacsError)
     headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if exc.http_status == 401 else None
     return problem(exc.http_status, exc.reason, headers)
+
+
+async def handle_claims_error(request: Request, exc: Exception) -> JSONResponse:
+    # Refused records list every problem by field (Vietnamese and English), as RFC 9457
+    # extension members, so the HIS can show them all at once.
+    assert isinstance(exc, ClaimsError)
+    if isinstance(exc, RecordInvalid):
+        return problem(exc.http_status, str(exc), problems=[p.as_dict() for p in exc.problems])
+    if isinstance(exc, RuleViolations):
+        return problem(exc.http_status, str(exc), violations=[str(v) for v in exc.violations])
+    return problem(exc.http_status, str(exc))
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -70,6 +83,7 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, handle_auth_error)
     app.add_exception_handler(PacsError, handle_pacs_error)
+    app.add_exception_handler(ClaimsError, handle_claims_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(DataError, handle_data_error)
     app.add_exception_handler(OperationalError, handle_database_unavailable)

@@ -16,12 +16,12 @@ def routers() -> list[APIRouter]:
     from gateway import dicomweb
     from gateway.admin import audit as admin_audit
     from gateway.admin import users as admin_users
-    from gateway.api import orders, reports, worklist
+    from gateway.api import claims, orders, reports, worklist
     from gateway.auth import oidc_routes
     from gateway.auth import routes as auth_routes
 
     return [operations.router, auth_routes.router, oidc_routes.router, admin_users.router,
-            admin_audit.router, orders.router, *dicomweb.routers(), worklist.router,
+            admin_audit.router, orders.router, claims.router, *dicomweb.routers(), worklist.router,
             reports.router, viewer.router]
 
 

@@ -90,6 +90,9 @@ def episode_from_payload(payload: object) -> tuple[EpisodeRecord | None, list[Pr
             if not str(k).isdigit() or not isinstance(v, str) or len(v) > 16:
                 bad("XML3", None, "accession_numbers", "chỉ số dòng/số accession không hợp lệ",
                     "bad row index or accession number (≤ 16 characters)")
+            elif int(k) >= len(tables.get("XML3", [])):
+                bad("XML3", int(k) + 1, "accession_numbers", "không có dòng XML3 này",
+                    "there is no such XML3 row")
             else:
                 accession[int(k)] = v
     return EpisodeRecord(tables, accession), problems

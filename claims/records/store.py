@@ -8,17 +8,27 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from claims.errors import EpisodeLocked
 from claims.records.episode import EpisodeRecord
-from claims.records.models import ClaimEpisode, ClaimRow
+from claims.records.models import ClaimEpisode, ClaimExport, ClaimRow
 from claims.tables import CLAIM_TABLE_NAMES
 from lienthong.db import utcnow
 
 
 def save_episode(session: Session, episode: EpisodeRecord, source: str) -> ClaimEpisode:
-    """Insert the episode, or replace all its rows when MA_LK exists (a re-import)."""
+    """Insert the episode, or replace all its rows when MA_LK exists (a re-import).
+
+    Raises EpisodeLocked when the portal has accepted the episode: an accepted claim is
+    corrected through the portal's own process, not by overwriting what was paid for.
+    """
     x1 = episode.xml1
     row = session.scalars(select(ClaimEpisode).where(ClaimEpisode.ma_lk == episode.ma_lk)
                           ).one_or_none()
+    if row is not None and session.scalar(
+        select(ClaimExport.id).where(ClaimExport.episode_fk == row.id,
+                                     ClaimExport.status == "accepted").limit(1)
+    ) is not None:
+        raise EpisodeLocked(episode.ma_lk)
     if row is None:
         row = ClaimEpisode(ma_lk=episode.ma_lk)
         session.add(row)
