@@ -28,6 +28,7 @@ from claims import spec, values
 from claims.records.episode import EpisodeRecord, Row
 from pacs.index.attributes import fold_name
 from pacs.index.models import Instance, Series, Study
+from pacs.reports.service import latest_signed_report
 
 OPERATORS_NAME = "00081070"
 
@@ -45,12 +46,18 @@ class SignedReport:
 def signed_report_for(session: Session, study_instance_uid: str) -> SignedReport | None:
     """The signed report of a study, or None when it has none.
 
-    This is the one place claims read reports. Lienthong has no reporting module yet, so no
-    study has a signed report and this returns None; the reporting module will answer here.
-    Report text is never made up: without a report, XML4 keeps what the HIS sent.
+    This is the one place claims read reports (the newest signed version; an amendment still
+    in draft does not count). The signing time is stored in UTC and written in the server's
+    local time zone, the facility's clock (spec.REPORT_TIME_IS_SERVER_LOCAL). Report text is
+    never made up: without a signed report, XML4 keeps what the HIS sent. A reader without a
+    practising-certificate code gives an empty MA_BS_DOC_KQ, which the pre-check refuses.
     """
-    _ = (session, study_instance_uid)
-    return None
+    report = latest_signed_report(session, study_instance_uid)
+    if report is None:
+        return None
+    codes = (report.reader_practice_code,) if report.reader_practice_code else ()
+    return SignedReport(report.findings, report.conclusion,
+                        report.signed_at.astimezone().replace(tzinfo=None), codes)
 
 
 @dataclass(frozen=True)

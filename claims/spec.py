@@ -118,6 +118,9 @@ IMAGING_TEN_CHI_SO_FROM_SERVICE = True
 # UNVERIFIED (§6.2 time rules): DICOM dates/times are the facility's local time (Asia/Ho_Chi_Minh),
 # the same clock as the HIS, and are used without conversion.
 DICOM_TIME_IS_LOCAL = True
+# Report signing times are kept in UTC and written (XML4/XML3 NGAY_KQ) in the server's local
+# time zone, which a deployment sets to the facility's (Asia/Ho_Chi_Minh), like the HIS clock.
+REPORT_TIME_IS_SERVER_LOCAL = True
 # UNVERIFIED (§6.2, §8.3 rule 22): warning when an imaging result comes > 70 min after performance.
 IMAGING_RESULT_DELAY_WARNING_MINUTES = 70
 

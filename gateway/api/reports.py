@@ -14,7 +14,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
+from gateway.auth.users import find_user
 from gateway.deps import CurrentPrincipal, Principal, SessionDep, SettingsDep, WriteSessionDep
 from lienthong.db import utcnow
 from pacs.archive import Archive
@@ -96,9 +98,13 @@ class TemplateOut(BaseModel):
     updated_by: str
 
 
-def _reader(principal: Principal) -> service.Reader:
-    # Users carry only a login name so far; it is also the name printed on the report.
-    return service.Reader(principal.name, principal.name)
+def _reader(session: Session, principal: Principal) -> service.Reader:
+    """The acting radiologist as the report records them: the account's display name (the
+    login name when none is set) and practising-certificate code, read at the time of acting."""
+    user = find_user(session, principal.name) if principal.kind == "user" else None
+    if user is None:
+        return service.Reader(principal.name, principal.name)
+    return service.Reader(user.username, user.display_name or user.username, user.practice_code)
 
 
 @router.get("/api/reports/{study_instance_uid}", response_model=ReportPage)
@@ -123,7 +129,7 @@ def save_draft(
     with session.begin():
         report = service.save_draft(
             session, study_instance_uid, findings=body.findings, conclusion=body.conclusion,
-            reader=_reader(principal), now=utcnow(), template_id=body.template_id,
+            reader=_reader(session, principal), now=utcnow(), template_id=body.template_id,
         )
         return ReportOut.of(report)
 
@@ -136,7 +142,7 @@ def sign(
     """Sign the draft as the calling radiologist, then store it in the archive as DICOM."""
     with session.begin():
         report = service.sign_report(
-            session, study_instance_uid, reader=_reader(principal), now=utcnow()
+            session, study_instance_uid, reader=_reader(session, principal), now=utcnow()
         )
         report_id = report.id
     archive: Archive | None = getattr(request.app.state, "archive", None)
@@ -159,7 +165,7 @@ def amend(
     """Start a new draft version from the signed report; the signed version is kept."""
     with session.begin():
         report = service.amend_report(
-            session, study_instance_uid, reader=_reader(principal), reason=body.reason,
+            session, study_instance_uid, reader=_reader(session, principal), reason=body.reason,
             now=utcnow(),
         )
         return ReportOut.of(report)

@@ -17,7 +17,7 @@ from gateway.auth.mfa import enroll
 from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role, Scope
 from gateway.auth.secrets import load_secret_key
-from gateway.auth.users import create_user, disable_user, find_user, list_users
+from gateway.auth.users import create_user, disable_user, find_user, list_users, set_profile
 from lienthong.settings import Settings
 
 
@@ -44,8 +44,21 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     with _sessions(settings).begin() as session:
         user = create_user(session, args.name, args.role, password,
                            passwords=passwords_for(settings.auth),
-                           min_length=settings.auth.min_password_length)
+                           min_length=settings.auth.min_password_length,
+                           display_name=args.display_name or "",
+                           practice_code=args.practice_code or "")
     print(f"user {user.username} ({user.role}) created")
+    return 0
+
+
+def cmd_users_profile(args: argparse.Namespace, settings: Settings) -> int:
+    with _sessions(settings).begin() as session:
+        user = set_profile(session, args.name, display_name=args.display_name,
+                           practice_code=args.practice_code)
+    if user is None:
+        print(f"no user {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"user {user.username}: profile updated")
     return 0
 
 
@@ -53,16 +66,17 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
     with _sessions(settings)() as session:
         rows: list[dict[str, Any]] = [
             {"username": u.username, "role": u.role, "disabled": u.disabled,
+             "display_name": u.display_name, "practice_code": u.practice_code,
              "created_at": u.created_at.isoformat()}
             for u in list_users(session)
         ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table("user", "role", "disabled", "created")
+    table = Table("user", "role", "name", "CCHN", "disabled", "created")
     for row in rows:
-        table.add_row(row["username"], row["role"], "yes" if row["disabled"] else "",
-                      row["created_at"][:19])
+        table.add_row(row["username"], row["role"], row["display_name"], row["practice_code"],
+                      "yes" if row["disabled"] else "", row["created_at"][:19])
     Console().print(table)
     return 0
 
@@ -130,6 +144,12 @@ def cmd_apikeys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _profile_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--display-name", help="the name printed on signed reports")
+    parser.add_argument("--practice-code",
+                        help="practising-certificate code (CCHN), used in insurance claims")
+
+
 def register(sub: Any) -> None:
     users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users",
                                                                            required=True)
@@ -138,7 +158,12 @@ def register(sub: Any) -> None:
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--no-password", action="store_true",
                      help="no local password (the user logs in through OIDC)")
+    _profile_options(add)
     add.set_defaults(func=cmd_users_add)
+    prof = users.add_parser("profile", help="set a user's display name / practising code")
+    prof.add_argument("name")
+    _profile_options(prof)
+    prof.set_defaults(func=cmd_users_profile)
     ls = users.add_parser("list", help="list users")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_users_list)

@@ -20,6 +20,10 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(32))
+    # The person: the name printed on signed reports, and the practising-certificate code
+    # (chứng chỉ hành nghề, CCHN) that identifies a reader in claims (QĐ 130 XML4 MA_BS_DOC_KQ).
+    display_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    practice_code: Mapped[str] = mapped_column(String(30), default="", server_default="")
     # None for accounts that only log in through the hospital's identity provider (OIDC).
     password_hash: Mapped[str | None] = mapped_column(String(200))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -37,6 +37,8 @@ class Report(Base):
     # The radiologist who last wrote the draft, then the one who signed it.
     reader_username: Mapped[str] = mapped_column(String(64), default="")
     reader_name: Mapped[str] = mapped_column(String(200), default="")
+    # The signer's practising-certificate code as it was at signing (claims XML4 MA_BS_DOC_KQ).
+    reader_practice_code: Mapped[str] = mapped_column(String(30), default="", server_default="")
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
     updated_at: Mapped[Timestamp] = mapped_column(default=utcnow)
     signed_at: Mapped[Timestamp | None] = mapped_column(nullable=True)

@@ -32,10 +32,12 @@ MAX_TEXT = 20_000  # characters per field: a long CT report is ~3,000
 
 @dataclass(frozen=True)
 class Reader:
-    """The radiologist acting: login name and the name printed on the report."""
+    """The radiologist acting: login name, the name printed on the report, and the
+    practising-certificate code (CCHN) that identifies the reader in insurance claims."""
 
     username: str
     display_name: str
+    practice_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class SignedReport:
     conclusion: str
     reader_username: str
     reader_name: str
+    reader_practice_code: str
     signed_at: dt.datetime
 
 
@@ -158,6 +161,7 @@ def sign_report(
     report.status = ReportStatus.SIGNED.value
     report.reader_username = reader.username
     report.reader_name = reader.display_name
+    report.reader_practice_code = reader.practice_code
     report.signed_at = now
     report.updated_at = now
     session.flush()
@@ -241,6 +245,7 @@ def latest_signed_report(session: Session, study_instance_uid: str) -> SignedRep
         conclusion=report.conclusion,
         reader_username=report.reader_username,
         reader_name=report.reader_name,
+        reader_practice_code=report.reader_practice_code,
         signed_at=as_utc(report.signed_at),
     )
 

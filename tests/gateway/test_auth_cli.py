@@ -50,6 +50,22 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     assert code == 1 and "no such user" in err
 
 
+def test_users_profile_for_reports_and_claims(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, _, err = _run(data, "users", "add", "bs.lan", "--role", "radiologist", "--no-password",
+                        "--display-name", "BS. Nguyễn Thị Lan",
+                        "--practice-code", "001234/HCM-CCHN")
+    assert code == 0, err
+    code, _, err = _run(data, "users", "profile", "bs.lan", "--practice-code", "bad code!")
+    assert code != 0 and "practising-certificate code" in err
+    assert _run(data, "users", "profile", "bs.lan", "--display-name", "PGS. Nguyễn Thị Lan")[0] == 0
+    listed = json.loads(lienthong(data, "users", "list", "--json").stdout)
+    assert [(u["display_name"], u["practice_code"]) for u in listed] == [
+        ("PGS. Nguyễn Thị Lan", "001234/HCM-CCHN")]
+    code, _, err = _run(data, "users", "profile", "nobody", "--display-name", "X")
+    assert code == 1 and "no user" in err
+
+
 def test_users_add_refuses_bad_input(tmp_path: Path) -> None:
     data = tmp_path / "data"
     code, _, err = _run(data, "users", "add", "x", "--role", "radiologist", stdin="short\n")

@@ -20,6 +20,7 @@ from pacs.archive import Archive
 from pacs.demo import demo_datasets, encode
 from pacs.index.models import Instance, Study
 from pacs.reports.archive import ENCAPSULATED_PDF_STORAGE
+from pacs.reports.service import latest_signed_report
 
 Tokens = Callable[[Role], str]
 
@@ -245,3 +246,32 @@ def test_viewer_files_are_served_from_the_build_index(
     missing = client.get("/viewer/")
     assert missing.status_code == 404 and "npm run build" in missing.json()["detail"]
     assert client.get("/viewer", follow_redirects=False).status_code == 308
+
+
+def test_signed_report_carries_the_readers_profile_from_the_admin_api(
+    app: FastAPI, client: TestClient, token_for: Tokens, studies: dict[str, str]
+) -> None:
+    token = token_for(Role.RADIOLOGIST)
+    admin = _auth(token_for(Role.ADMIN))
+    profile = {"display_name": "BS. Nguyễn Thị Lan", "practice_code": "001234/HCM-CCHN"}
+    assert client.patch("/api/admin/users/u-radiologist", json=profile,
+                        headers=_auth(token)).status_code == 403
+    assert client.patch("/api/admin/users/nobody", json=profile, headers=admin).status_code == 404
+    bad = client.patch("/api/admin/users/u-radiologist", json={"practice_code": "../x y"},
+                       headers=admin)
+    assert bad.status_code == 422
+    changed = client.patch("/api/admin/users/u-radiologist", json=profile, headers=admin)
+    assert changed.status_code == 200, changed.text
+    assert {k: changed.json()[k] for k in profile} == profile
+    uid = studies["ct"]
+    client.put(f"/api/reports/{uid}/draft", headers=_auth(token),
+               json={"findings": "Không thấy bất thường.", "conclusion": "Bình thường"}
+               ).raise_for_status()
+    signed = client.post(f"/api/reports/{uid}/sign", headers=_auth(token))
+    assert signed.status_code == 200 and signed.json()["reader_name"] == "BS. Nguyễn Thị Lan"
+    # The code is fixed at signing: a later profile change does not touch the signed report.
+    client.patch("/api/admin/users/u-radiologist", json={"practice_code": "009999/HCM-CCHN"},
+                 headers=admin).raise_for_status()
+    with app.state.sessions() as session:
+        report = latest_signed_report(session, uid)
+    assert report is not None and report.reader_practice_code == "001234/HCM-CCHN"
