@@ -121,10 +121,11 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
-    from claims.build.checkin import build_checkin
-    from claims.build.document import serialise
+    from claims.checkin import checkin_document, send_checkin
+    from claims.errors import RuleViolations
     from claims.records.models import ClaimEpisode
     from claims.records.store import load_episodes, to_record
+    from claims.sign import load_signing_key
 
     with _sessions(settings)() as session:
         ids = session.scalars(select(ClaimEpisode.id).where(ClaimEpisode.ma_lk == args.ma_lk)
@@ -133,7 +134,26 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
     if not episodes:
         print(f"no episode {args.ma_lk}", file=sys.stderr)
         return 1
-    sys.stdout.buffer.write(serialise(build_checkin(episodes)))
+    c = settings.claims
+    key = None if args.unsigned else load_signing_key(
+        c.certificate_path,
+        c.certificate_password.get_secret_value() if c.certificate_password else None)
+    try:
+        if not args.send:
+            sys.stdout.buffer.write(checkin_document(episodes, key))
+            return 0
+        assert key is not None  # --send and --unsigned exclude each other
+        receipt = send_checkin(_portal(settings), episodes, key)
+    except RuleViolations as exc:
+        for v in exc.violations:
+            print(f"XML0 {v}", file=sys.stderr)
+        return 1
+    if not receipt.received:
+        print(f"refused by the portal: {receipt.ma_ket_qua} {receipt.thong_diep}",
+              file=sys.stderr)
+        return 1
+    print(f"{args.ma_lk}: checked in, transaction {receipt.ma_giao_dich} at "
+          f"{receipt.thoi_gian_tiep_nhan}")
     return 0
 
 
@@ -224,7 +244,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     rq = sub.add_parser("requeue", help="re-queue an UNCERTAIN file after checking the portal")
     rq.add_argument("ma_lk")
     rq.set_defaults(func=cmd_requeue)
-    chk = sub.add_parser("checkin", help="print the check-in document (XML0) of an episode")
+    chk = sub.add_parser("checkin", help="the signed check-in document (XML0) of an episode: "
+                         "printed, or sent to the portal with --send")
     chk.add_argument("ma_lk")
+    mode = chk.add_mutually_exclusive_group()
+    mode.add_argument("--send", action="store_true", help="send it to the portal")
+    mode.add_argument("--unsigned", action="store_true",
+                      help="print it without signing (to inspect it)")
     chk.set_defaults(func=cmd_checkin)
 

@@ -4,6 +4,10 @@ double-sending (reliability G10/G11)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,17 +16,21 @@ from cryptography import x509
 from claims import synthetic
 from claims.build.document import serialise
 from claims.build.envelope import build_claim_file
+from claims.checkin import checkin_document, send_checkin
 from claims.codes import CodeLists
+from claims.errors import RuleViolations
 from claims.export import ExportConfig, export_day
 from claims.portal.http import HttpPortalClient
 from claims.portal.submit import refresh_acknowledgements, requeue, submit_day
 from claims.records.models import ClaimExport
 from claims.records.store import save_episode
-from claims.sign import SigningKey, sign_document
+from claims.sign import SigningKey, sign_document, verify_document
+from claims.validate.safexml import parse_xml
 from lienthong.db import make_engine, make_sessionmaker
 from lienthong.migrate import upgrade
-from tests.claims.conftest import DAY
+from tests.claims.conftest import DAY, claims_env
 from tests.support.portal_standin import PortalStandIn
+from tests.support.server import REPO_ROOT, lienthong
 
 USER, PASSWORD = "79001_BV", "portal-test-password"
 
@@ -139,3 +147,51 @@ def test_rejection_is_tracked_with_its_reason(
         rows = s.scalars(select(ClaimExport).order_by(ClaimExport.id)).all()
         assert [r.status for r in rows] == ["rejected", "accepted"]
         assert "Sai mã thẻ BHYT" in rows[0].portal_message
+
+
+def test_checkin_is_signed_validated_and_received(portal: PortalStandIn,
+                                                  signing_key: SigningKey) -> None:
+    e = synthetic.episode(21, DAY)
+    document = checkin_document([e], signing_key)
+    assert verify_document(parse_xml(document)) == signing_key.certificate
+    receipt = send_checkin(client(portal), [e], signing_key)
+    assert receipt.received and receipt.ma_giao_dich
+    assert portal.state.checkins == {e.ma_lk: 1} and not portal.state.submissions
+    # The portal refuses a check-in without a signature, and a claim file sent as a check-in.
+    assert client(portal).check_in(checkin_document([e], None)).ma_ket_qua == "202"
+    claim = serialise(sign_document(build_claim_file(e, "79001", DAY)[0], signing_key))
+    assert client(portal).check_in(claim).ma_ket_qua == "202"
+    assert portal.state.checkins == {e.ma_lk: 1}
+
+
+def test_checkin_row_that_breaks_its_schema_is_not_sent(signing_key: SigningKey) -> None:
+    e = synthetic.episode(22, DAY)
+    e.xml1["NGAY_VAO"] = "30/11/2026"
+    with pytest.raises(RuleViolations) as info:
+        checkin_document([e], signing_key)
+    assert any("NGAY_VAO" in str(v) for v in info.value.violations)
+
+
+def test_checkin_command_signs_and_sends(tmp_path: Path, portal: PortalStandIn,
+                                         p12: tuple[Path, x509.Certificate]) -> None:
+    data = tmp_path / "data"
+    e = synthetic.episode(23, DAY, lines=6)
+    source = tmp_path / "one.json"
+    source.write_text(json.dumps({"XML1": e.xml1, **{k: v for k, v in e.tables.items()
+                                                     if k != "XML1"}}, ensure_ascii=False))
+    lienthong(data, "claims", "import", str(source))
+    env = {**claims_env(p12[0]), "LIENTHONG_CLAIMS__PORTAL_URL": portal.url,
+           "LIENTHONG_CLAIMS__PORTAL_USERNAME": USER,
+           "LIENTHONG_CLAIMS__PORTAL_PASSWORD": PASSWORD}
+    printed = subprocess.run(
+        [sys.executable, "-m", "lienthong.cli", "--data-dir", str(data), "claims", "checkin",
+         e.ma_lk], capture_output=True, timeout=120, cwd=REPO_ROOT, check=True,
+        env={**os.environ, **env})
+    assert verify_document(parse_xml(printed.stdout)) == p12[1]
+    sent = lienthong(data, "claims", "checkin", e.ma_lk, "--send", env=env)
+    assert "checked in, transaction" in sent.stdout and portal.state.checkins == {e.ma_lk: 1}
+    no_password = {k: v for k, v in env.items() if not k.endswith("CERTIFICATE_PASSWORD")}
+    refused = lienthong(data, "claims", "checkin", e.ma_lk, "--send", env=no_password,
+                        check=False)
+    assert refused.returncode != 0 and "certificate_password" in refused.stderr
+    assert portal.state.checkins == {e.ma_lk: 1}

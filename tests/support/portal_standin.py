@@ -34,6 +34,7 @@ class PortalState:
         self.password_hash = digest.hexdigest().upper()
         self.tokens: dict[str, dt.datetime] = {}
         self.submissions: Counter[str] = Counter()
+        self.checkins: Counter[str] = Counter()  # MA_LK of each TRANG_THAI_KCB checked in
         self.transactions: dict[str, dict[str, object]] = {}
         self.failures: list[str] = []
         self.reject_ma_lk: dict[str, str] = {}
@@ -102,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
         if holder is None or holder.find(f"{DS}Signature") is None:
             return self._reply(200, {"maKetQua": "202", "thongDiep": "Hồ sơ chưa ký số"})
         ma_lk = ""
+        if (root.tag == "GIAMDINHHS") != (expected_type == "130"):
+            return self._reply(200, {"maKetQua": "202", "thongDiep": "Sai loại hồ sơ"})
         if root.tag == "GIAMDINHHS":
             for item in root.iterfind(".//FILEHOSO"):
                 if item.findtext("LOAIHOSO") == "XML1":
@@ -109,6 +112,13 @@ class _Handler(BaseHTTPRequestHandler):
                                    ).findtext("MA_LK") or ""
             if not ma_lk:
                 return self._reply(200, {"maKetQua": "202", "thongDiep": "Thiếu XML1"})
+        elif root.tag != "CHI_TIEU_TRANG_THAI_KCB" or root.find(
+                "DSACH_TRANG_THAI_KCB/TRANG_THAI_KCB") is None:
+            return self._reply(200, {"maKetQua": "202", "thongDiep": "Sai cấu trúc check-in"})
+        else:
+            with state.lock:
+                state.checkins.update(r.findtext("MA_LK") or "" for r in
+                                      root.iterfind("DSACH_TRANG_THAI_KCB/TRANG_THAI_KCB"))
         tx = uuid.uuid4().hex[:20]
         with state.lock:
             if ma_lk:
