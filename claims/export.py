@@ -20,10 +20,7 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
-import os
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -37,7 +34,7 @@ from claims.build.document import serialise
 from claims.build.envelope import build_claim_file
 from claims.codes import CodeLists
 from claims.imaging import fill_imaging
-from claims.outbox import day_folder, sha256_file, sweep_temporary, write_atomic, write_batch
+from claims.outbox import day_folder, publish, sha256_file, stage, sweep_temporary, write_atomic
 from claims.records.episode import EpisodeRecord
 from claims.records.models import ClaimEpisode, ClaimExport
 from claims.records.store import load_episodes, to_record
@@ -45,6 +42,7 @@ from claims.sign import SigningKey, load_signing_key, sign_document
 from claims.validate.rules import check_episode
 from claims.validate.schema import schema, schema_for_table, xsd_errors
 from claims.validate.violations import Violation, blocking
+from claims.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +127,11 @@ def _version_for(session: Session, row: ClaimEpisode, digest: str, today: dt.dat
 
 def export_day(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date, today: dt.date,
                progress: Callable[[int, int], None] | None = None) -> ExportReport:
-    """Export every pending episode closed on ``day``; ``today`` dates new versions (NGAYLAP)."""
+    """Export every pending episode closed on ``day``; ``today`` dates new versions (NGAYLAP).
+
+    Chunks are pipelined: while the workers build and stage chunk k, this process loads and
+    versions chunk k+1, then publishes chunk k's files and records them.
+    """
     report = ExportReport(day)
     folder = day_folder(cfg.outbox, day.strftime("%Y%m%d"))
     sweep_temporary(folder)
@@ -140,15 +142,54 @@ def export_day(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date,
         progress(0, total)
     builder = Builder(cfg, total)
     try:
-        for start in range(0, total, CHUNK):
+        pending: tuple[int, list[_Work], Iterator[_Built]] | None = None
+        for start in range(0, total + CHUNK, CHUNK):
             chunk = ids[start:start + CHUNK]
-            _export_chunk(sessions, cfg, chunk, folder, today, day, report, builder)
-            if progress:
-                progress(len(chunk), total)
+            work = _prepare_chunk(sessions, cfg, chunk, today, day, report) if chunk else []
+            started = (len(chunk), work, builder.start(work, folder)) if chunk else None
+            if pending is not None:
+                _finish_chunk(sessions, folder, pending[1], pending[2], report)
+                if progress:
+                    progress(pending[0], total)
+            pending = started
     finally:
         builder.close()
     report.manifest = write_manifest(sessions, cfg, day, folder, report)
     return report
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One episode of a chunk: its version row and effective record."""
+
+    export_id: int
+    episode_id: int
+    file_name: str
+    built_on: dt.date
+    record: EpisodeRecord
+    stale: tuple[str, ...]  # file names of its older versions never submitted
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What building and staging one episode gave: the file digest (None: refused)."""
+
+    digest: str | None
+    staged: bool  # a new temporary file waits for publish()
+    violations: list[Violation]
+
+
+def build_and_stage(cfg: ExportConfig, folder: Path, file_name: str, record: EpisodeRecord,
+                    built_on: dt.date) -> _Built:
+    """Build and sign ``record``; stage its file unless an identical file is already there."""
+    data, found = build_signed(record, cfg, built_on)
+    if data is None:
+        return _Built(None, False, found)
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256_file(folder / file_name) == digest:
+        return _Built(digest, False, found)
+    stage(folder, file_name, data)
+    return _Built(digest, True, found)
 
 
 _WORKER_CFG: ExportConfig | None = None
@@ -158,24 +199,16 @@ def _worker_init(cfg: ExportConfig) -> None:
     global _WORKER_CFG
     key = load_signing_key(cfg.key_file, cfg.key_password)
     _WORKER_CFG = replace(cfg, key=key)
-    parent = os.getppid()
-
-    def exit_with_parent() -> None:
-        # A killed export (kill -9) must not leave workers behind: they exit with their parent.
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(0)
-
-    threading.Thread(target=exit_with_parent, name="parent-watch", daemon=True).start()
+    exit_with_parent()
 
 
-def _worker_build(item: tuple[EpisodeRecord, dt.date]) -> tuple[bytes | None, list[Violation]]:
+def _worker_build(item: tuple[Path, str, EpisodeRecord, dt.date]) -> _Built:
     assert _WORKER_CFG is not None
-    return build_signed(item[0], _WORKER_CFG, item[1])
+    return build_and_stage(_WORKER_CFG, *item)
 
 
 class Builder:
-    """Runs build_signed for a batch, in this process or in a pool of worker processes."""
+    """Runs build_and_stage for a chunk, in this process or in a pool of worker processes."""
 
     def __init__(self, cfg: ExportConfig, episodes: int) -> None:
         self.cfg = cfg
@@ -185,25 +218,25 @@ class Builder:
             self.pool = ProcessPoolExecutor(cfg.workers, mp.get_context("spawn"),
                                             initializer=_worker_init, initargs=(shipped,))
 
-    def build(self, items: list[tuple[EpisodeRecord, dt.date]]
-              ) -> list[tuple[bytes | None, list[Violation]]]:
+    def start(self, work: list[_Work], folder: Path) -> Iterator[_Built]:
+        """Results in ``work`` order; with a pool they are computed while the caller goes on."""
+        items = [(folder, w.file_name, w.record, w.built_on) for w in work]
         if self.pool is None:
-            return [build_signed(r, self.cfg, d) for r, d in items]
+            return iter([build_and_stage(self.cfg, *item) for item in items])
         size = max(1, len(items) // (self.cfg.workers * 4))
-        return list(self.pool.map(_worker_build, items, chunksize=size))
+        return self.pool.map(_worker_build, items, chunksize=size)
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
 
 
-def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: list[int],
-                  folder: Path, today: dt.date, day: dt.date, report: ExportReport,
-                  builder: Builder) -> None:
+def _prepare_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: list[int],
+                   today: dt.date, day: dt.date, report: ExportReport) -> list[_Work]:
+    """Load the chunk's episodes (a few set-based queries) and commit their versions."""
+    prepared = []
     with sessions.begin() as session:
-        rows = load_episodes(session, chunk)
-        work = []
-        for row in rows:
+        for row in load_episodes(session, chunk):
             record = to_record(row)
             if record.xml1.get("MA_DOITUONG_KCB") == spec.NON_BHYT_CATEGORY and \
                     not spec.EXPORT_NON_BHYT:
@@ -211,45 +244,51 @@ def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: lis
                 continue
             fill_imaging(session, record, cfg.machine_codes, cfg.technologist_codes)
             export = _version_for(session, row, record.digest(), today, day)
-            work.append((row, record, export))
+            prepared.append((row, record, export))
+        session.flush()
+        work = [_Work(export.id, row.id, export.file_name, export.built_on, record,
+                      tuple(e.file_name for e in row.exports
+                            if e is not export and e.status in ("built", "written")))
+                for row, record, export in prepared]
     # The versions are committed before any file is written: a re-run after a crash finds
     # the same version (same NGAYLAP) and rebuilds the same bytes.
-    done: list[tuple[int, str, str, list[str]]] = []
-    to_write: list[tuple[str, bytes]] = []
-    built = builder.build([(record, export.built_on) for _, record, export in work])
-    for (row, _record, export), (data, found) in zip(work, built, strict=True):
-        report.violations.extend(found)
-        if data is None:
+    return work
+
+
+def _finish_chunk(sessions: sessionmaker[Session], folder: Path, work: list[_Work],
+                  results: Iterator[_Built], report: ExportReport) -> None:
+    done: dict[int, str] = {}
+    staged: list[str] = []
+    for w, built in zip(work, results, strict=True):
+        report.violations.extend(built.violations)
+        if built.digest is None:
             report.refused += 1
             continue
-        digest = hashlib.sha256(data).hexdigest()
-        if sha256_file(folder / export.file_name) == digest:
-            report.unchanged += 1
-        else:
-            to_write.append((export.file_name, data))
+        if built.staged:
+            staged.append(w.file_name)
             report.written += 1
-        stale = [e.file_name for e in row.exports
-                 if e.id != export.id and e.status in ("built", "written")]
-        done.append((export.id, digest, "written", stale))
+        else:
+            report.unchanged += 1
+        done[w.export_id] = built.digest
     # Every file of the batch is durable and renamed before the versions say "written".
-    write_batch(folder, to_write)
+    publish(folder, staged)
+    if not done:
+        return
+    episode_ids = [w.episode_id for w in work if w.export_id in done]
     with sessions.begin() as session:
-        for export_id, digest, status, stale in done:
-            current = session.get(ClaimExport, export_id)
-            if current is None:
-                continue
-            export = current
+        now = dt.datetime.now(dt.UTC)
+        for export in session.scalars(select(ClaimExport).where(ClaimExport.id.in_(done))):
             if export.status in ("built", "written"):
-                export.status, export.file_sha256 = status, digest
+                export.status, export.file_sha256 = "written", done[export.id]
                 if export.written_at is None:
-                    export.written_at = dt.datetime.now(dt.UTC)
-            for e in session.scalars(select(ClaimExport).where(
-                    ClaimExport.episode_fk == export.episode_fk, ClaimExport.id != export.id,
-                    ClaimExport.status.in_(("built", "written")))):
-                e.status = "superseded"
-            for name in stale:
-                old_day = folder.parent
-                for candidate in old_day.glob(f"*/{name}"):
+                    export.written_at = now
+        for older in session.scalars(select(ClaimExport).where(
+                ClaimExport.episode_fk.in_(episode_ids), ClaimExport.id.not_in(done),
+                ClaimExport.status.in_(("built", "written")))):
+            older.status = "superseded"
+        for w in work:
+            for name in w.stale if w.export_id in done else ():
+                for candidate in folder.parent.glob(f"*/{name}"):
                     candidate.unlink(missing_ok=True)
 
 
