@@ -37,7 +37,7 @@ from claims.imaging import fill_imaging
 from claims.outbox import day_folder, publish, sha256_file, stage, sweep_temporary, write_atomic
 from claims.records.episode import EpisodeRecord
 from claims.records.models import ClaimEpisode, ClaimExport
-from claims.records.store import load_episodes, to_record
+from claims.records.store import load_episodes, load_records
 from claims.sign import SigningKey, load_signing_key, sign_document
 from claims.validate.rules import check_episode
 from claims.validate.schema import schema, schema_for_table, xsd_errors
@@ -236,8 +236,9 @@ def _prepare_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: li
     """Load the chunk's episodes (a few set-based queries) and commit their versions."""
     prepared = []
     with sessions.begin() as session:
-        for row in load_episodes(session, chunk):
-            record = to_record(row)
+        records = load_records(session, chunk)
+        for row in load_episodes(session, chunk, rows=False):
+            record = records[row.id]
             if record.xml1.get("MA_DOITUONG_KCB") == spec.NON_BHYT_CATEGORY and \
                     not spec.EXPORT_NON_BHYT:
                 report.skipped += 1

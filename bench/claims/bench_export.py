@@ -1,5 +1,5 @@
 """Benchmark: export 10,000 episodes × ~20 lines (build + validate + sign + write), then
-`claims validate` over the same files; time and peak memory of each.
+`lienthong claims validate` over the same folder; time and peak memory of each.
 
     .venv/bin/python -m bench.claims.bench_export [EPISODES]
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +20,6 @@ from claims.codes import load_code_lists
 from claims.export import ExportConfig, export_day
 from claims.records.store import save_episode
 from claims.sign import load_signing_key
-from claims.validate.check_file import check_claim_file
 from lienthong.db import make_engine, make_sessionmaker, writer_engine
 from lienthong.migrate import upgrade
 from tests.support.certs import make_pkcs12
@@ -27,10 +27,19 @@ from tests.support.certs import make_pkcs12
 DAY = dt.date(2026, 11, 30)
 
 
-def peak_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + workers) / 1024  # upper bound: main process + largest worker
+def peak_mb(workers: int) -> tuple[float, float, float]:
+    """(this process, largest child, upper bound of the whole tree) peak RSS in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, child, own + workers * child
+
+
+def validate_cli(folder: Path, *extra: str) -> tuple[float, int]:
+    """Wall time of ``lienthong claims validate --quiet FOLDER`` and its exit code."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "lienthong.cli", "claims", "validate",
+                           "--quiet", *extra, str(folder)], check=False)
+    return time.perf_counter() - t0, done.returncode
 
 
 def main(count: int) -> None:
@@ -48,31 +57,26 @@ def main(count: int) -> None:
                 save_episode(session, e, "bench")
     seed = time.perf_counter() - t0
     make_pkcs12(work / "c.p12", "bench")
+    workers = os.cpu_count() or 1
     cfg = ExportConfig("79001", work / "outbox", load_signing_key(work / "c.p12", "bench"),
-                       load_code_lists(), workers=os.cpu_count() or 1, key_file=work / "c.p12",
+                       load_code_lists(), workers=workers, key_file=work / "c.p12",
                        key_password="bench")  # noqa: S106 - throwaway benchmark certificate
-    before = peak_mb()
+    before = peak_mb(workers)[0]
     t0 = time.perf_counter()
     report = export_day(sessions, cfg, DAY, dt.date(2026, 12, 1))
     export_s = time.perf_counter() - t0
-    export_peak = peak_mb()
-    files = sorted((work / "outbox" / DAY.strftime("%Y%m%d")).glob("ep*.xml"))
-    codes = load_code_lists()
-    t0 = time.perf_counter()
-    errors = 0
-    for path in files:
-        errors += sum(v.severity == "error" for v in check_claim_file(path.read_bytes(), codes))
-    validate_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for path in files:
-        check_claim_file(path.read_bytes(), codes, verify_signature=False)
-    validate_nosig_s = time.perf_counter() - t0
+    own, child, tree = peak_mb(workers)
+    folder = work / "outbox" / DAY.strftime("%Y%m%d")
+    files = len(list(folder.glob("ep*.xml")))
+    validate_s, rc = validate_cli(folder)
+    validate_nosig_s, rc_nosig = validate_cli(folder, "--no-signature")
     print(f"episodes {count}, cost lines {lines} ({lines / count:.1f}/episode); seed {seed:.1f} s")
-    print(f"export: {report.written} written, {report.refused} refused in {export_s:.1f} s "
-          f"({count / export_s:.0f} episodes/s); peak RSS {export_peak:.0f} MB "
-          f"(before export {before:.0f} MB)")
-    print(f"validate (XSD + rules + signature): {validate_s:.1f} s, {errors} errors; "
-          f"without signature check {validate_nosig_s:.1f} s")
+    print(f"export ({workers} workers): {report.written} written, {report.refused} refused in "
+          f"{export_s:.1f} s ({count / export_s:.0f} episodes/s); peak RSS: main {own:.0f} MB "
+          f"(before export {before:.0f} MB), largest worker {child:.0f} MB, "
+          f"whole export ≤ {tree:.0f} MB")
+    print(f"claims validate over {files} files (XSD + rules + signature): {validate_s:.1f} s, "
+          f"exit {rc}; with --no-signature {validate_nosig_s:.1f} s, exit {rc_nosig}")
     print(f"export / validate ratio: {export_s / validate_s:.2f}x "
           f"({export_s / validate_nosig_s:.2f}x without signature check)")
 

@@ -200,7 +200,9 @@ def formats(ctx: Context) -> list[Violation]:
                 found.append((f, problem))
         for f in shape.typed:
             value = r.get(f.name, "")
-            problem = values.format_problem(f, value) if value else None
+            if not value or values.well_formed_quick(f, value):
+                continue
+            problem = values.format_problem(f, value)
             if problem:
                 found.append((f, problem))
         if found:
