@@ -34,12 +34,19 @@ def peak_mb(workers: int) -> tuple[float, float, float]:
     return own, child, own + workers * child
 
 
-def validate_cli(folder: Path, *extra: str) -> tuple[float, int]:
-    """Wall time of ``lienthong claims validate --quiet FOLDER`` and its exit code."""
-    t0 = time.perf_counter()
+def cpu_s() -> float:
+    """CPU seconds (user + system) of this process and of its children that ended."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def validate_cli(folder: Path, *extra: str) -> tuple[float, float, int]:
+    """Wall time and CPU time of ``lienthong claims validate --quiet FOLDER``, exit code."""
+    c0, t0 = cpu_s(), time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "lienthong.cli", "claims", "validate",
                            "--quiet", *extra, str(folder)], check=False)
-    return time.perf_counter() - t0, done.returncode
+    return time.perf_counter() - t0, cpu_s() - c0, done.returncode
 
 
 def main(count: int) -> None:
@@ -62,23 +69,27 @@ def main(count: int) -> None:
                        load_code_lists(), workers=workers, key_file=work / "c.p12",
                        key_password="bench")  # noqa: S106 - throwaway benchmark certificate
     before = peak_mb(workers)[0]
-    t0 = time.perf_counter()
+    c0, t0 = cpu_s(), time.perf_counter()
     report = export_day(sessions, cfg, DAY, dt.date(2026, 12, 1))
-    export_s = time.perf_counter() - t0
+    export_s, export_cpu = time.perf_counter() - t0, cpu_s() - c0
     own, child, tree = peak_mb(workers)
     folder = work / "outbox" / DAY.strftime("%Y%m%d")
     files = len(list(folder.glob("ep*.xml")))
-    validate_s, rc = validate_cli(folder)
-    validate_nosig_s, rc_nosig = validate_cli(folder, "--no-signature")
+    validate_s, validate_cpu, rc = validate_cli(folder)
+    validate_nosig_s, validate_nosig_cpu, rc_nosig = validate_cli(folder, "--no-signature")
     print(f"episodes {count}, cost lines {lines} ({lines / count:.1f}/episode); seed {seed:.1f} s")
     print(f"export ({workers} workers): {report.written} written, {report.refused} refused in "
-          f"{export_s:.1f} s ({count / export_s:.0f} episodes/s); peak RSS: main {own:.0f} MB "
+          f"{export_s:.1f} s ({count / export_s:.0f} episodes/s), {export_cpu:.1f} CPU s; "
+          f"peak RSS: main {own:.0f} MB "
           f"(before export {before:.0f} MB), largest worker {child:.0f} MB, "
           f"whole export ≤ {tree:.0f} MB")
     print(f"claims validate over {files} files (XSD + rules + signature): {validate_s:.1f} s, "
-          f"exit {rc}; with --no-signature {validate_nosig_s:.1f} s, exit {rc_nosig}")
-    print(f"export / validate ratio: {export_s / validate_s:.2f}x "
-          f"({export_s / validate_nosig_s:.2f}x without signature check)")
+          f"{validate_cpu:.1f} CPU s, exit {rc}; with --no-signature {validate_nosig_s:.1f} s, "
+          f"{validate_nosig_cpu:.1f} CPU s, exit {rc_nosig}")
+    print(f"export / validate ratio: {export_s / validate_s:.2f}x wall, "
+          f"{export_cpu / validate_cpu:.2f}x CPU ({export_s / validate_nosig_s:.2f}x / "
+          f"{export_cpu / validate_nosig_cpu:.2f}x without signature check); load average "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
