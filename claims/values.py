@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from claims import spec
 from claims.tablespec import Field
@@ -27,7 +27,15 @@ _DATETIME = re.compile(r"^\d{12}$")
 
 def round2(value: Decimal) -> Decimal:
     """Round a money amount to 2 dp with the spec's rounding mode (§7.6)."""
-    return value.quantize(CENT, rounding=spec.ROUNDING)
+    try:
+        return value.quantize(CENT, rounding=spec.ROUNDING)
+    except InvalidOperation:
+        if not value.is_finite():
+            raise
+        # More digits than the default 28-digit context holds (a garbled or hostile file): the
+        # rules must report the value, not stop the whole run.
+        return value.quantize(CENT, rounding=spec.ROUNDING,
+                              context=Context(prec=value.adjusted() + 4))
 
 
 def money(value: Decimal) -> str:

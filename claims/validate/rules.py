@@ -531,8 +531,8 @@ def _line_problems(ctx: Context, name: str, no: int, r: Row) -> list[Violation]:
                        Decimal(0))
         nk = d(r.get("T_NGUONKHAC", ""))
         split = money.split_line(bv, bh, d(r.get("MUC_HUONG", "")), nk)
-    except ValueError:
-        return []  # malformed numbers are reported by F06-FORMAT
+    except (ValueError, ArithmeticError):
+        return []  # malformed numbers (or "Infinity") are reported by F06-FORMAT
     checks = (("THANH_TIEN_BV", bv), ("THANH_TIEN_BH", bh), ("T_BHTT", split.t_bhtt),
               ("T_BNCCT", split.t_bncct), ("T_BNTT", split.t_bntt), ("T_NGUONKHAC", nk_parts))
     for fld, want in checks:
@@ -554,7 +554,7 @@ def money_rules(ctx: Context) -> list[Violation]:
             out += _line_problems(ctx, name, _rowno(r, i), r)
     try:
         t = money.totals(ctx.episode.rows("XML2"), ctx.episode.rows("XML3"))
-    except ValueError:
+    except (ValueError, ArithmeticError):
         return out
     for fld, want in t.as_fields().items():
         try:
@@ -657,5 +657,10 @@ def check_episode(episode: EpisodeRecord, codes: CodeLists,
     out: list[Violation] = []
     for r in RULES:
         if r.stage in stages:
-            out.extend(r.check(ctx))
+            try:
+                out.extend(r.check(ctx))
+            except ArithmeticError:
+                # Only a number F06-FORMAT reports as malformed ("NaN", "Infinity") gets here:
+                # the episode is refused for it, and one bad value must not stop the whole run.
+                continue
     return out

@@ -1,6 +1,7 @@
 """The quick paths of export and validate give the same answers as the general ones: table
 markup vs one element per field, our signature profile vs signxml, quick format checks vs
-format_problem, folder validation in worker processes vs in this process."""
+format_problem, folder validation in worker processes vs in this process; and absurd numbers
+are reported instead of stopping a run."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from claims.sign import DS_NS, SigningKey, _verify_own_profile, sign_document, v
 from claims.tables import table
 from claims.tablespec import Field
 from claims.validate import batch
+from claims.validate.rules import check_episode
 from claims.validate.safexml import parse_xml
 
 DAY = dt.date(2026, 12, 1)
@@ -125,3 +127,13 @@ def test_a_folder_is_validated_in_workers_with_the_same_results(
     assert [r.errors == [] for r in alone] == [True, False, True]
     assert [r.rule for r in alone[1].errors] == ["S04-SIGNATURE"]
     assert "DOCTYPE" in alone[2].refused
+
+
+@pytest.mark.parametrize("value", ["1" * 40, "Infinity", "NaN", "-Infinity"])
+def test_absurd_numbers_are_reported_not_fatal(episode: EpisodeRecord, codes: CodeLists,
+                                               value: str) -> None:
+    episode.tables["XML2"][0]["DON_GIA"] = value
+    episode.xml1["T_TONGCHI_BH"] = value
+    found = check_episode(episode, codes)
+    assert any(v.rule == "F06-FORMAT" and v.field == "DON_GIA" and v.table == "XML2"
+               for v in found)
