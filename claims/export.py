@@ -16,7 +16,6 @@ is completed by the next run.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import multiprocessing as mp
@@ -30,38 +29,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims import spec, values
-from claims.build.document import serialise
-from claims.build.envelope import build_claim_file
-from claims.codes import CodeLists
 from claims.imaging import fill_imaging
-from claims.outbox import day_folder, publish, sha256_file, stage, sweep_temporary, write_atomic
+from claims.outbox import day_folder, publish, sweep_temporary, write_atomic
+from claims.pipeline import (
+    Built,
+    ExportConfig,
+    build_and_stage,
+    build_signed,
+    worker_build,
+    worker_init,
+)
 from claims.records.episode import EpisodeRecord
 from claims.records.models import ClaimEpisode, ClaimExport
 from claims.records.store import load_episodes, load_records
-from claims.sign import SigningKey, load_signing_key, sign_document
-from claims.validate.rules import check_episode
-from claims.validate.schema import schema, schema_for_table, xsd_errors
 from claims.validate.violations import Violation, blocking
-from claims.workers import exit_with_parent
+
+__all__ = ["ExportConfig", "ExportReport", "build_signed", "export_day"]
 
 log = logging.getLogger(__name__)
 
 CHUNK = 200
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    facility_code: str
-    outbox: Path
-    key: SigningKey
-    codes: CodeLists
-    machine_codes: dict[str, str] = field(default_factory=dict)
-    technologist_codes: dict[str, str] = field(default_factory=dict)
-    # Parallel build + sign: worker processes open the same PKCS#12 file themselves (keys are
-    # not sent between processes). workers <= 1 builds in this process.
-    workers: int = 1
-    key_file: Path | None = None
-    key_password: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -83,30 +70,6 @@ def episodes_to_export(session: Session, day: dt.date) -> list[int]:
         select(ClaimExport.episode_fk).where(ClaimExport.status == "accepted")
         .where(ClaimExport.episode_fk.in_(ids))).all()) if ids else set()
     return [i for i in ids if i not in accepted]
-
-
-def build_signed(episode: EpisodeRecord, cfg: ExportConfig, built_on: dt.date
-                 ) -> tuple[bytes | None, list[Violation]]:
-    """Signed envelope bytes of ``episode``, or None with the blocking violations.
-
-    Pure apart from the signature: no DB, no clock.
-    """
-    found = check_episode(episode, cfg.codes)
-    errors = blocking(found)
-    if errors:
-        return None, found
-    envelope, docs = build_claim_file(episode, cfg.facility_code, built_on)
-    for name, root in docs:
-        for message in xsd_errors(schema_for_table(name, root), root):
-            errors.append(Violation(episode.ma_lk, name, None, "", "S01-XSD", "valid per XSD",
-                                    f"sai cấu trúc XSD: {message}", f"XSD: {message}"))
-    for message in xsd_errors(schema("GIAMDINHHS.xsd"), envelope):
-        errors.append(Violation(episode.ma_lk, "GIAMDINHHS", None, "", "S01-XSD",
-                                "valid per XSD", f"sai cấu trúc XSD: {message}", f"XSD: {message}"))
-    if errors:
-        return None, found + errors
-    signed = sign_document(envelope, cfg.key)
-    return serialise(signed), found
 
 
 def _version_for(session: Session, row: ClaimEpisode, digest: str, today: dt.date,
@@ -142,7 +105,7 @@ def export_day(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date,
         progress(0, total)
     builder = Builder(cfg, total)
     try:
-        pending: tuple[int, list[_Work], Iterator[_Built]] | None = None
+        pending: tuple[int, list[_Work], Iterator[Built]] | None = None
         for start in range(0, total + CHUNK, CHUNK):
             chunk = ids[start:start + CHUNK]
             work = _prepare_chunk(sessions, cfg, chunk, today, day, report) if chunk else []
@@ -170,43 +133,6 @@ class _Work:
     stale: tuple[str, ...]  # file names of its older versions never submitted
 
 
-@dataclass(frozen=True)
-class _Built:
-    """What building and staging one episode gave: the file digest (None: refused)."""
-
-    digest: str | None
-    staged: bool  # a new temporary file waits for publish()
-    violations: list[Violation]
-
-
-def build_and_stage(cfg: ExportConfig, folder: Path, file_name: str, record: EpisodeRecord,
-                    built_on: dt.date) -> _Built:
-    """Build and sign ``record``; stage its file unless an identical file is already there."""
-    data, found = build_signed(record, cfg, built_on)
-    if data is None:
-        return _Built(None, False, found)
-    digest = hashlib.sha256(data).hexdigest()
-    if sha256_file(folder / file_name) == digest:
-        return _Built(digest, False, found)
-    stage(folder, file_name, data)
-    return _Built(digest, True, found)
-
-
-_WORKER_CFG: ExportConfig | None = None
-
-
-def _worker_init(cfg: ExportConfig) -> None:
-    global _WORKER_CFG
-    key = load_signing_key(cfg.key_file, cfg.key_password)
-    _WORKER_CFG = replace(cfg, key=key)
-    exit_with_parent()
-
-
-def _worker_build(item: tuple[Path, str, EpisodeRecord, dt.date]) -> _Built:
-    assert _WORKER_CFG is not None
-    return build_and_stage(_WORKER_CFG, *item)
-
-
 class Builder:
     """Runs build_and_stage for a chunk, in this process or in a pool of worker processes."""
 
@@ -216,15 +142,15 @@ class Builder:
         if cfg.workers > 1 and cfg.key_file is not None and episodes > CHUNK:
             shipped = replace(cfg, key=None)  # type: ignore[arg-type]
             self.pool = ProcessPoolExecutor(cfg.workers, mp.get_context("spawn"),
-                                            initializer=_worker_init, initargs=(shipped,))
+                                            initializer=worker_init, initargs=(shipped,))
 
-    def start(self, work: list[_Work], folder: Path) -> Iterator[_Built]:
+    def start(self, work: list[_Work], folder: Path) -> Iterator[Built]:
         """Results in ``work`` order; with a pool they are computed while the caller goes on."""
         items = [(folder, w.file_name, w.record, w.built_on) for w in work]
         if self.pool is None:
             return iter([build_and_stage(self.cfg, *item) for item in items])
         size = max(1, len(items) // (self.cfg.workers * 4))
-        return self.pool.map(_worker_build, items, chunksize=size)
+        return self.pool.map(worker_build, items, chunksize=size)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -257,7 +183,7 @@ def _prepare_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: li
 
 
 def _finish_chunk(sessions: sessionmaker[Session], folder: Path, work: list[_Work],
-                  results: Iterator[_Built], report: ExportReport) -> None:
+                  results: Iterator[Built], report: ExportReport) -> None:
     done: dict[int, str] = {}
     staged: list[str] = []
     for w, built in zip(work, results, strict=True):
