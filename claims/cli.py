@@ -89,24 +89,20 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     from claims.codes import load_code_lists
-    from claims.errors import UnsafeXml
-    from claims.validate.check_file import check_claim_file
+    from claims.validate.batch import check_paths, claim_files
 
     codes = load_code_lists(settings.claims.code_list_dir)
     failed = 0
-    for path in args.files:
-        if path.stat().st_size > 64 * 1024 * 1024:
-            print(f"{path}: refused: file too large", file=sys.stderr)
+    files = claim_files(args.files)
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    for result in check_paths(files, codes, verify_signature=not args.no_signature,
+                              workers=workers):
+        path, found = result.path, result.violations
+        if result.refused:
+            print(f"{path}: refused: {result.refused}", file=sys.stderr)
             failed += 1
             continue
-        try:
-            found = check_claim_file(path.read_bytes(), codes,
-                                     verify_signature=not args.no_signature)
-        except UnsafeXml as exc:
-            print(f"{path}: refused: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        errors = [v for v in found if v.severity == "error"]
+        errors = result.errors
         if args.json:
             print(json.dumps({"file": str(path), "violations": [v.as_dict() for v in found]},
                              ensure_ascii=False))
@@ -229,7 +225,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
     exp.set_defaults(func=cmd_export)
     val = sub.add_parser("validate", help="check QĐ 130 claim files and print the violations")
-    val.add_argument("files", type=Path, nargs="+")
+    val.add_argument("files", type=Path, nargs="+",
+                     help="claim files, or folders whose *.xml files are checked")
+    val.add_argument("--workers", type=int, default=None,
+                     help="worker processes for many files (default: one per CPU)")
     val.add_argument("--json", action="store_true")
     val.add_argument("--quiet", action="store_true", help="only print files with errors")
     val.add_argument("--no-signature", action="store_true", help="skip signature verification")

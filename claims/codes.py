@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -37,10 +38,18 @@ class CodeList:
     name: str
     entries: tuple[CodeEntry, ...]
 
+    @functools.cached_property
+    def _by_code(self) -> dict[str, tuple[CodeEntry, ...]]:
+        # Every field of every row looks codes up: index them once, keeping the file order.
+        index: dict[str, list[CodeEntry]] = {}
+        for e in self.entries:
+            index.setdefault(e.code, []).append(e)
+        return {code: tuple(found) for code, found in index.items()}
+
     def entry(self, code: str, day: dt.date) -> CodeEntry | None:
         """The entry for ``code`` valid on ``day``, or None."""
-        for e in self.entries:
-            if e.code == code and e.valid_on(day):
+        for e in self._by_code.get(code, ()):
+            if e.valid_on(day):
                 return e
         return None
 

@@ -16,14 +16,10 @@ is completed by the next run.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import multiprocessing as mp
-import os
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -33,37 +29,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims import spec, values
-from claims.build.document import serialise
-from claims.build.envelope import build_claim_file
-from claims.codes import CodeLists
 from claims.imaging import fill_imaging
-from claims.outbox import day_folder, sha256_file, sweep_temporary, write_atomic, write_batch
+from claims.outbox import day_folder, publish, sweep_temporary, write_atomic
+from claims.pipeline import (
+    Built,
+    ExportConfig,
+    build_and_stage,
+    build_signed,
+    worker_build,
+    worker_init,
+)
 from claims.records.episode import EpisodeRecord
 from claims.records.models import ClaimEpisode, ClaimExport
-from claims.records.store import load_episodes, to_record
-from claims.sign import SigningKey, load_signing_key, sign_document
-from claims.validate.rules import check_episode
-from claims.validate.schema import schema, schema_for_table, xsd_errors
+from claims.records.store import load_episodes, load_records
 from claims.validate.violations import Violation, blocking
+
+__all__ = ["ExportConfig", "ExportReport", "build_signed", "export_day"]
 
 log = logging.getLogger(__name__)
 
 CHUNK = 200
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    facility_code: str
-    outbox: Path
-    key: SigningKey
-    codes: CodeLists
-    machine_codes: dict[str, str] = field(default_factory=dict)
-    technologist_codes: dict[str, str] = field(default_factory=dict)
-    # Parallel build + sign: worker processes open the same PKCS#12 file themselves (keys are
-    # not sent between processes). workers <= 1 builds in this process.
-    workers: int = 1
-    key_file: Path | None = None
-    key_password: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -87,30 +72,6 @@ def episodes_to_export(session: Session, day: dt.date) -> list[int]:
     return [i for i in ids if i not in accepted]
 
 
-def build_signed(episode: EpisodeRecord, cfg: ExportConfig, built_on: dt.date
-                 ) -> tuple[bytes | None, list[Violation]]:
-    """Signed envelope bytes of ``episode``, or None with the blocking violations.
-
-    Pure apart from the signature: no DB, no clock.
-    """
-    found = check_episode(episode, cfg.codes)
-    errors = blocking(found)
-    if errors:
-        return None, found
-    envelope, docs = build_claim_file(episode, cfg.facility_code, built_on)
-    for name, root in docs:
-        for message in xsd_errors(schema_for_table(name, root), root):
-            errors.append(Violation(episode.ma_lk, name, None, "", "S01-XSD", "valid per XSD",
-                                    f"sai cấu trúc XSD: {message}", f"XSD: {message}"))
-    for message in xsd_errors(schema("GIAMDINHHS.xsd"), envelope):
-        errors.append(Violation(episode.ma_lk, "GIAMDINHHS", None, "", "S01-XSD",
-                                "valid per XSD", f"sai cấu trúc XSD: {message}", f"XSD: {message}"))
-    if errors:
-        return None, found + errors
-    signed = sign_document(envelope, cfg.key)
-    return serialise(signed), found
-
-
 def _version_for(session: Session, row: ClaimEpisode, digest: str, today: dt.date,
                  day: dt.date) -> ClaimExport:
     latest = row.exports[-1] if row.exports else None
@@ -129,7 +90,11 @@ def _version_for(session: Session, row: ClaimEpisode, digest: str, today: dt.dat
 
 def export_day(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date, today: dt.date,
                progress: Callable[[int, int], None] | None = None) -> ExportReport:
-    """Export every pending episode closed on ``day``; ``today`` dates new versions (NGAYLAP)."""
+    """Export every pending episode closed on ``day``; ``today`` dates new versions (NGAYLAP).
+
+    Chunks are pipelined: while the workers build and stage chunk k, this process loads and
+    versions chunk k+1, then publishes chunk k's files and records them.
+    """
     report = ExportReport(day)
     folder = day_folder(cfg.outbox, day.strftime("%Y%m%d"))
     sweep_temporary(folder)
@@ -140,42 +105,36 @@ def export_day(sessions: sessionmaker[Session], cfg: ExportConfig, day: dt.date,
         progress(0, total)
     builder = Builder(cfg, total)
     try:
-        for start in range(0, total, CHUNK):
+        pending: tuple[int, list[_Work], Iterator[Built]] | None = None
+        for start in range(0, total + CHUNK, CHUNK):
             chunk = ids[start:start + CHUNK]
-            _export_chunk(sessions, cfg, chunk, folder, today, day, report, builder)
-            if progress:
-                progress(len(chunk), total)
+            work = _prepare_chunk(sessions, cfg, chunk, today, day, report) if chunk else []
+            started = (len(chunk), work, builder.start(work, folder)) if chunk else None
+            if pending is not None:
+                _finish_chunk(sessions, folder, pending[1], pending[2], report)
+                if progress:
+                    progress(pending[0], total)
+            pending = started
     finally:
         builder.close()
     report.manifest = write_manifest(sessions, cfg, day, folder, report)
     return report
 
 
-_WORKER_CFG: ExportConfig | None = None
+@dataclass(frozen=True)
+class _Work:
+    """One episode of a chunk: its version row and effective record."""
 
-
-def _worker_init(cfg: ExportConfig) -> None:
-    global _WORKER_CFG
-    key = load_signing_key(cfg.key_file, cfg.key_password)
-    _WORKER_CFG = replace(cfg, key=key)
-    parent = os.getppid()
-
-    def exit_with_parent() -> None:
-        # A killed export (kill -9) must not leave workers behind: they exit with their parent.
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(0)
-
-    threading.Thread(target=exit_with_parent, name="parent-watch", daemon=True).start()
-
-
-def _worker_build(item: tuple[EpisodeRecord, dt.date]) -> tuple[bytes | None, list[Violation]]:
-    assert _WORKER_CFG is not None
-    return build_signed(item[0], _WORKER_CFG, item[1])
+    export_id: int
+    episode_id: int
+    file_name: str
+    built_on: dt.date
+    record: EpisodeRecord
+    stale: tuple[str, ...]  # file names of its older versions never submitted
 
 
 class Builder:
-    """Runs build_signed for a batch, in this process or in a pool of worker processes."""
+    """Runs build_and_stage for a chunk, in this process or in a pool of worker processes."""
 
     def __init__(self, cfg: ExportConfig, episodes: int) -> None:
         self.cfg = cfg
@@ -183,73 +142,80 @@ class Builder:
         if cfg.workers > 1 and cfg.key_file is not None and episodes > CHUNK:
             shipped = replace(cfg, key=None)  # type: ignore[arg-type]
             self.pool = ProcessPoolExecutor(cfg.workers, mp.get_context("spawn"),
-                                            initializer=_worker_init, initargs=(shipped,))
+                                            initializer=worker_init, initargs=(shipped,))
 
-    def build(self, items: list[tuple[EpisodeRecord, dt.date]]
-              ) -> list[tuple[bytes | None, list[Violation]]]:
+    def start(self, work: list[_Work], folder: Path) -> Iterator[Built]:
+        """Results in ``work`` order; with a pool they are computed while the caller goes on."""
+        items = [(folder, w.file_name, w.record, w.built_on) for w in work]
         if self.pool is None:
-            return [build_signed(r, self.cfg, d) for r, d in items]
+            return iter([build_and_stage(self.cfg, *item) for item in items])
         size = max(1, len(items) // (self.cfg.workers * 4))
-        return list(self.pool.map(_worker_build, items, chunksize=size))
+        return self.pool.map(worker_build, items, chunksize=size)
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
 
 
-def _export_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: list[int],
-                  folder: Path, today: dt.date, day: dt.date, report: ExportReport,
-                  builder: Builder) -> None:
+def _prepare_chunk(sessions: sessionmaker[Session], cfg: ExportConfig, chunk: list[int],
+                   today: dt.date, day: dt.date, report: ExportReport) -> list[_Work]:
+    """Load the chunk's episodes (a few set-based queries) and commit their versions."""
+    prepared = []
     with sessions.begin() as session:
-        rows = load_episodes(session, chunk)
-        work = []
-        for row in rows:
-            record = to_record(row)
+        records = load_records(session, chunk)
+        for row in load_episodes(session, chunk, rows=False):
+            record = records[row.id]
             if record.xml1.get("MA_DOITUONG_KCB") == spec.NON_BHYT_CATEGORY and \
                     not spec.EXPORT_NON_BHYT:
                 report.skipped += 1
                 continue
             fill_imaging(session, record, cfg.machine_codes, cfg.technologist_codes)
             export = _version_for(session, row, record.digest(), today, day)
-            work.append((row, record, export))
+            prepared.append((row, record, export))
+        session.flush()
+        work = [_Work(export.id, row.id, export.file_name, export.built_on, record,
+                      tuple(e.file_name for e in row.exports
+                            if e is not export and e.status in ("built", "written")))
+                for row, record, export in prepared]
     # The versions are committed before any file is written: a re-run after a crash finds
     # the same version (same NGAYLAP) and rebuilds the same bytes.
-    done: list[tuple[int, str, str, list[str]]] = []
-    to_write: list[tuple[str, bytes]] = []
-    built = builder.build([(record, export.built_on) for _, record, export in work])
-    for (row, _record, export), (data, found) in zip(work, built, strict=True):
-        report.violations.extend(found)
-        if data is None:
+    return work
+
+
+def _finish_chunk(sessions: sessionmaker[Session], folder: Path, work: list[_Work],
+                  results: Iterator[Built], report: ExportReport) -> None:
+    done: dict[int, str] = {}
+    staged: list[str] = []
+    for w, built in zip(work, results, strict=True):
+        report.violations.extend(built.violations)
+        if built.digest is None:
             report.refused += 1
             continue
-        digest = hashlib.sha256(data).hexdigest()
-        if sha256_file(folder / export.file_name) == digest:
-            report.unchanged += 1
-        else:
-            to_write.append((export.file_name, data))
+        if built.staged:
+            staged.append(w.file_name)
             report.written += 1
-        stale = [e.file_name for e in row.exports
-                 if e.id != export.id and e.status in ("built", "written")]
-        done.append((export.id, digest, "written", stale))
+        else:
+            report.unchanged += 1
+        done[w.export_id] = built.digest
     # Every file of the batch is durable and renamed before the versions say "written".
-    write_batch(folder, to_write)
+    publish(folder, staged)
+    if not done:
+        return
+    episode_ids = [w.episode_id for w in work if w.export_id in done]
     with sessions.begin() as session:
-        for export_id, digest, status, stale in done:
-            current = session.get(ClaimExport, export_id)
-            if current is None:
-                continue
-            export = current
+        now = dt.datetime.now(dt.UTC)
+        for export in session.scalars(select(ClaimExport).where(ClaimExport.id.in_(done))):
             if export.status in ("built", "written"):
-                export.status, export.file_sha256 = status, digest
+                export.status, export.file_sha256 = "written", done[export.id]
                 if export.written_at is None:
-                    export.written_at = dt.datetime.now(dt.UTC)
-            for e in session.scalars(select(ClaimExport).where(
-                    ClaimExport.episode_fk == export.episode_fk, ClaimExport.id != export.id,
-                    ClaimExport.status.in_(("built", "written")))):
-                e.status = "superseded"
-            for name in stale:
-                old_day = folder.parent
-                for candidate in old_day.glob(f"*/{name}"):
+                    export.written_at = now
+        for older in session.scalars(select(ClaimExport).where(
+                ClaimExport.episode_fk.in_(episode_ids), ClaimExport.id.not_in(done),
+                ClaimExport.status.in_(("built", "written")))):
+            older.status = "superseded"
+        for w in work:
+            for name in w.stale if w.export_id in done else ():
+                for candidate in folder.parent.glob(f"*/{name}"):
                     candidate.unlink(missing_ok=True)
 
 

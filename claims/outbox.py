@@ -5,6 +5,9 @@ Names are ours (claims/spec.py FILE_NAME_FORMAT, the day folder), never taken fr
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -42,8 +45,7 @@ def write_atomic(folder: Path, name: str, data: bytes, *, sync_folder: bool = Tr
     With ``sync_folder=False`` the caller must ``fsync_dir(folder)`` before relying on the
     rename being durable (the export does it once per batch).
     """
-    if "/" in name or name.startswith("."):
-        raise ValueError(f"bad file name {name!r}")
+    _check_name(name)
     tmp = folder / f"{TMP_PREFIX}{name}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
@@ -59,22 +61,69 @@ def write_atomic(folder: Path, name: str, data: bytes, *, sync_folder: bool = Tr
         fsync_dir(folder)
 
 
-def write_batch(folder: Path, files: list[tuple[str, bytes]]) -> None:
-    """Write several files atomically and durably with one flush for the whole batch.
+def _check_name(name: str) -> None:
+    if "/" in name or name.startswith("."):
+        raise ValueError(f"bad file name {name!r}")
 
-    Temporary files are written, then one ``os.sync()`` makes their data durable (one flush
-    instead of one fsync per file: thousands of files a day), then each is renamed into place
-    and the folder is fsynced. A crash leaves each file old or new, never partial.
+
+def stage(folder: Path, name: str, data: bytes) -> None:
+    """Write ``data`` as the temporary file of ``name`` (not yet durable, not yet visible).
+
+    Export workers stage their own files; :func:`publish` then makes a batch durable and
+    visible. An interrupted run leaves only temporary files, which sweep_temporary removes.
     """
-    for name, _ in files:
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"bad file name {name!r}")
-    for name, data in files:
-        (folder / f"{TMP_PREFIX}{name}").write_bytes(data)
-    os.sync()
-    for name, _ in files:
+    _check_name(name)
+    (folder / f"{TMP_PREFIX}{name}").write_bytes(data)
+
+
+def publish(folder: Path, names: list[str]) -> None:
+    """Make staged files durable and rename them into place with one flush for the batch.
+
+    One flush of the folder's file system (syncfs; os.sync where there is none) instead of
+    one fsync per file: thousands of files a day. Then each file is renamed and the folder is
+    fsynced. A crash leaves each file old or new, never partial.
+    """
+    for name in names:
+        _check_name(name)
+    if not names:
+        return
+    _sync_filesystem(folder)
+    for name in names:
         os.replace(folder / f"{TMP_PREFIX}{name}", folder / name)
     fsync_dir(folder)
+
+
+def write_batch(folder: Path, files: list[tuple[str, bytes]]) -> None:
+    """Write several files atomically and durably with one flush for the whole batch."""
+    for name, _ in files:
+        _check_name(name)
+    for name, data in files:
+        stage(folder, name, data)
+    publish(folder, [name for name, _ in files])
+
+
+def _sync_filesystem(folder: Path) -> None:
+    syncfs = getattr(_libc(), "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    # syncfs(2) flushes only the file system holding the outbox; os.sync() would flush every
+    # file system of the machine.
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    except OSError:
+        return None
 
 
 def fsync_dir(folder: Path) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
@@ -58,20 +59,40 @@ def save_episode(session: Session, episode: EpisodeRecord, source: str) -> Claim
 
 def to_record(row: ClaimEpisode) -> EpisodeRecord:
     """The EpisodeRecord of a stored episode (its rows must be loaded)."""
+    return _record(sorted(((r.table_name, r.row_index, r.fields_json, r.accession_number)
+                           for r in row.rows), key=lambda x: (x[0], x[1])))
+
+
+def _record(rows: Iterable[tuple[str, int, str, str]]) -> EpisodeRecord:
+    """EpisodeRecord from (table, row index, fields JSON, accession) sorted by table, index."""
     tables: dict[str, list[dict[str, str]]] = {}
     accession: dict[int, str] = {}
-    for r in sorted(row.rows, key=lambda x: (x.table_name, x.row_index)):
-        tables.setdefault(r.table_name, []).append(json.loads(r.fields_json))
-        if r.accession_number:
-            accession[r.row_index] = r.accession_number
+    for table_name, row_index, fields_json, accession_number in rows:
+        tables.setdefault(table_name, []).append(json.loads(fields_json))
+        if accession_number:
+            accession[row_index] = accession_number
     return EpisodeRecord(tables, accession)
 
 
-def load_episodes(session: Session, ids: Sequence[int]) -> list[ClaimEpisode]:
-    """Episodes by id with their rows and exports, in id order."""
+def load_records(session: Session, ids: Sequence[int]) -> dict[int, EpisodeRecord]:
+    """Episode id → EpisodeRecord, read with one statement and no ORM objects per row (the
+    daily export reads every row of the day)."""
+    found = session.execute(
+        select(ClaimRow.episode_fk, ClaimRow.table_name, ClaimRow.row_index,
+               ClaimRow.fields_json, ClaimRow.accession_number)
+        .where(ClaimRow.episode_fk.in_(ids))
+        .order_by(ClaimRow.episode_fk, ClaimRow.table_name, ClaimRow.row_index)).all()
+    return {episode_id: _record((r[1], r[2], r[3], r[4]) for r in rows)
+            for episode_id, rows in itertools.groupby(found, key=lambda r: r[0])}
+
+
+def load_episodes(session: Session, ids: Sequence[int], *, rows: bool = True
+                  ) -> list[ClaimEpisode]:
+    """Episodes by id with their exports (and rows unless ``rows=False``), in id order."""
+    options = [selectinload(ClaimEpisode.exports)]
+    if rows:
+        options.append(selectinload(ClaimEpisode.rows))
     return list(session.scalars(
-        select(ClaimEpisode).where(ClaimEpisode.id.in_(ids))
-        .options(selectinload(ClaimEpisode.rows), selectinload(ClaimEpisode.exports))
+        select(ClaimEpisode).where(ClaimEpisode.id.in_(ids)).options(*options)
         .order_by(ClaimEpisode.id)
     ).all())
-

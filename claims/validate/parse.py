@@ -48,13 +48,15 @@ def rows_of(root: etree._Element) -> list[Row]:
         raise UnsafeXml(f"unknown table root element {root.tag!r}")
     children = [c for c in root if isinstance(c.tag, str) and c.tag != "CHUKYDONVI"]
     if len(children) == 1 and len(children[0]) and children[0].tag.startswith("DSACH"):
-        return [_row(r) for r in children[0] if isinstance(r.tag, str)]
+        return [_row(r) for r in children[0].iterchildren(etree.Element)]
     return [_row(root)]
 
 
 def _row(node: etree._Element) -> Row:
-    return {c.tag: (c.text or "") for c in node if isinstance(c.tag, str)
-            and c.tag != "CHUKYDONVI"}
+    # iterchildren(Element) skips comments and processing instructions in C.
+    row = {c.tag: (c.text or "") for c in node.iterchildren(etree.Element)}
+    row.pop("CHUKYDONVI", None)
+    return row
 
 
 def parse_claim_file(data: bytes) -> ClaimFile:

@@ -10,6 +10,7 @@ expected value.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from claims import money, spec, values
 from claims.codes import CodeLists
 from claims.records.episode import EpisodeRecord, Row
 from claims.tables import CLAIM_TABLE_NAMES, table
+from claims.tablespec import Field
 from claims.validate.violations import Severity, Violation
 
 Stage = Literal["record", "claim"]
@@ -37,7 +39,16 @@ class Context:
     def ma_lk(self) -> str:
         return self.episode.ma_lk
 
-    @property
+    @functools.cached_property
+    def all_rows(self) -> list[tuple[str, int, Row]]:
+        """(table, row number, row) of every row in envelope order; rules never change rows."""
+        out = []
+        for name in CLAIM_TABLE_NAMES:
+            for i, r in enumerate(self.episode.rows(name)):
+                out.append((name, _rowno(r, i), r))
+        return out
+
+    @functools.cached_property
     def day(self) -> dt.date:
         """The episode's reference date for code-list validity (end of care, else today's)."""
         text = self.episode.xml1.get("NGAY_RA", "")
@@ -78,12 +89,28 @@ def _rowno(row: Row, index: int) -> int:
     return int(stt) if stt.isdigit() else index + 1
 
 
-def _rows(ctx: Context) -> list[tuple[str, int, Row]]:
-    out = []
-    for name in CLAIM_TABLE_NAMES:
-        for i, r in enumerate(ctx.episode.rows(name)):
-            out.append((name, _rowno(r, i), r))
-    return out
+@dataclass(frozen=True)
+class _Shape:
+    """What the field rules need of one table, worked out once per process (the rules run
+    for every row of every episode)."""
+
+    names: frozenset[str]
+    required: tuple[str, ...]
+    # Fields whose text can be badly formed: a kind other than free text, or a length bound.
+    bounded_text: tuple[tuple[Field, int], ...]
+    typed: tuple[Field, ...]
+
+
+@functools.cache
+def _shape(name: str, release: str) -> _Shape:
+    tbl = table(name, release)
+    return _Shape(
+        frozenset(tbl.field_names),
+        tuple(f.name for f in tbl.fields if f.requirement == "R"),
+        tuple((f, f.max_length) for f in tbl.fields
+              if f.kind == "text" and f.max_length is not None),
+        tuple(f for f in tbl.fields if f.kind != "text"),
+    )
 
 
 def _dt(text: str) -> dt.datetime | None:
@@ -107,7 +134,7 @@ def one_xml1(ctx: Context) -> list[Violation]:
 @rule("S03-MA_LK", "§8.1.3", "record", "every row carries the XML1 MA_LK")
 def same_ma_lk(ctx: Context) -> list[Violation]:
     out = []
-    for name, no, r in _rows(ctx):
+    for name, no, r in ctx.all_rows:
         if name != "XML1" and r.get("MA_LK", "") != ctx.ma_lk:
             out.append(ctx.v(name, no, "MA_LK", "S03-MA_LK", ctx.ma_lk,
                              "MA_LK khác với XML1", "MA_LK differs from XML1"))
@@ -151,10 +178,10 @@ def table_allowed(ctx: Context) -> list[Violation]:
 @rule("F05-REQUIRED", "§8.2.5", "record", "required fields present")
 def required(ctx: Context) -> list[Violation]:
     out = []
-    for name, no, r in _rows(ctx):
-        for f in table(name, ctx.release).fields:
-            if f.requirement == "R" and not r.get(f.name, "").strip():
-                out.append(ctx.v(name, no, f.name, "F05-REQUIRED", "a value",
+    for name, no, r in ctx.all_rows:
+        for f in _shape(name, ctx.release).required:
+            if not r.get(f, "").strip():
+                out.append(ctx.v(name, no, f, "F05-REQUIRED", "a value",
                                  "thiếu trường bắt buộc", "required field is empty"))
     return out
 
@@ -162,17 +189,32 @@ def required(ctx: Context) -> list[Violation]:
 @rule("F06-FORMAT", "§8.2.6–7", "record", "lengths, numbers, percentages and dates well formed")
 def formats(ctx: Context) -> list[Violation]:
     out = []
-    for name, no, r in _rows(ctx):
+    for name, no, r in ctx.all_rows:
         tbl = table(name, ctx.release)
-        for f in tbl.fields:
-            problem = values.format_problem(f, r.get(f.name, ""))
+        shape = _shape(name, ctx.release)
+        found: list[tuple[Field, tuple[str, str]]] = []
+        for f, limit in shape.bounded_text:
+            value = r.get(f.name, "")
+            problem = values.format_problem(f, value) if len(value) > limit else None
             if problem:
+                found.append((f, problem))
+        for f in shape.typed:
+            value = r.get(f.name, "")
+            if not value or values.well_formed_quick(f, value):
+                continue
+            problem = values.format_problem(f, value)
+            if problem:
+                found.append((f, problem))
+        if found:
+            # Reported in the table's field order, as the fields appear in the document.
+            order = {n: i for i, n in enumerate(tbl.field_names)}
+            for f, problem in sorted(found, key=lambda item: order[item[0].name]):
                 exp = f"{f.kind}" + (f" ≤{f.max_length}" if f.max_length else "")
                 out.append(ctx.v(name, no, f.name, "F06-FORMAT", exp, problem[0], problem[1]))
-        unknown = sorted(set(r) - set(tbl.field_names))
-        for u in unknown:
-            out.append(ctx.v(name, no, u, "F06-FORMAT", "a field of " + name,
-                             "trường không có trong bảng", "field is not part of the table"))
+        if r.keys() - shape.names:
+            for u in sorted(r.keys() - shape.names):
+                out.append(ctx.v(name, no, u, "F06-FORMAT", "a field of " + name,
+                                 "trường không có trong bảng", "field is not part of the table"))
     return out
 
 
@@ -188,7 +230,7 @@ _ID_CHECKS: tuple[tuple[str, re.Pattern[str], str], ...] = (
 @rule("F08-IDS", "§8.2.8", "record", "identity, card and facility code formats")
 def identifiers(ctx: Context) -> list[Violation]:
     out = []
-    for name, no, r in _rows(ctx):
+    for name, no, r in ctx.all_rows:
         for fld, pattern, expected in _ID_CHECKS:
             value = r.get(fld, "")
             if value and not pattern.match(value):
@@ -219,7 +261,7 @@ _ICD = re.compile(r"^[A-Z]\d{2}(\.\d{1,2})?$")
 def code_lists(ctx: Context) -> list[Violation]:
     out = []
     day = ctx.day
-    for name, no, r in _rows(ctx):
+    for name, no, r in ctx.all_rows:
         if name in ("XML6", "XML9", "XML15"):
             continue  # their codes (GIOI_TINH_CON, TB/HIV codes) have their own lists
         for fld, list_name in _CODED:
@@ -489,8 +531,8 @@ def _line_problems(ctx: Context, name: str, no: int, r: Row) -> list[Violation]:
                        Decimal(0))
         nk = d(r.get("T_NGUONKHAC", ""))
         split = money.split_line(bv, bh, d(r.get("MUC_HUONG", "")), nk)
-    except ValueError:
-        return []  # malformed numbers are reported by F06-FORMAT
+    except (ValueError, ArithmeticError):
+        return []  # malformed numbers (or "Infinity") are reported by F06-FORMAT
     checks = (("THANH_TIEN_BV", bv), ("THANH_TIEN_BH", bh), ("T_BHTT", split.t_bhtt),
               ("T_BNCCT", split.t_bncct), ("T_BNTT", split.t_bntt), ("T_NGUONKHAC", nk_parts))
     for fld, want in checks:
@@ -512,7 +554,7 @@ def money_rules(ctx: Context) -> list[Violation]:
             out += _line_problems(ctx, name, _rowno(r, i), r)
     try:
         t = money.totals(ctx.episode.rows("XML2"), ctx.episode.rows("XML3"))
-    except ValueError:
+    except (ValueError, ArithmeticError):
         return out
     for fld, want in t.as_fields().items():
         try:
@@ -615,5 +657,10 @@ def check_episode(episode: EpisodeRecord, codes: CodeLists,
     out: list[Violation] = []
     for r in RULES:
         if r.stage in stages:
-            out.extend(r.check(ctx))
+            try:
+                out.extend(r.check(ctx))
+            except ArithmeticError:
+                # Only a number F06-FORMAT reports as malformed ("NaN", "Infinity") gets here:
+                # the episode is refused for it, and one bad value must not stop the whole run.
+                continue
     return out

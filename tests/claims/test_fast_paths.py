@@ -1,0 +1,139 @@
+"""The quick paths of export and validate give the same answers as the general ones: table
+markup vs one element per field, our signature profile vs signxml, quick format checks vs
+format_problem, folder validation in worker processes vs in this process; and absurd numbers
+are reported instead of stopping a run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from signxml import XMLVerifier
+from signxml.exceptions import InvalidSignature
+
+from claims import values
+from claims.build.document import _build_with_elements, build_table, serialise
+from claims.build.envelope import build_claim_file
+from claims.codes import CodeLists
+from claims.errors import SignatureInvalid
+from claims.records.episode import EpisodeRecord
+from claims.sign import DS_NS, SigningKey, _verify_own_profile, sign_document, verify_document
+from claims.tables import table
+from claims.tablespec import Field
+from claims.validate import batch
+from claims.validate.rules import check_episode
+from claims.validate.safexml import parse_xml
+
+DAY = dt.date(2026, 12, 1)
+
+
+def signed(episode: EpisodeRecord, key: SigningKey) -> bytes:
+    return serialise(sign_document(build_claim_file(episode, "79001", DAY)[0], key))
+
+
+def test_table_markup_gives_the_bytes_of_one_element_per_field(episode: EpisodeRecord) -> None:
+    rows = [dict(r) for r in episode.rows("XML2")]
+    rows[0]["TEN_THUOC"] = 'a"b\'c>d\te\nf\rg & <h> ]]> ' + unicodedata.normalize("NFD", "Đào")
+    rows[1]["LIEU_DUNG"] = "   "
+    rows[2]["HAM_LUONG"] = ""
+    for name, found in (("XML2", rows), ("XML1", episode.rows("XML1"))):
+        tbl = table(name)
+        assert serialise(build_table(tbl, found)) == serialise(_build_with_elements(tbl, found))
+    assert "\r" in (build_table(table("XML2"), rows).findtext(".//TEN_THUOC") or "")
+
+
+def test_a_control_character_fails_as_lxml_does(episode: EpisodeRecord) -> None:
+    rows = [dict(r) for r in episode.rows("XML2")]
+    rows[0]["TEN_THUOC"] = "bad\x01"
+    with pytest.raises(ValueError, match="XML compatible"):
+        build_table(table("XML2"), rows)
+
+
+def test_own_signature_profile_is_checked_without_signxml_and_agrees_with_it(
+    episode: EpisodeRecord, signing_key: SigningKey, p12: tuple[Path, x509.Certificate]
+) -> None:
+    data = signed(episode, signing_key)
+    root = parse_xml(data)
+    holder = root.find("CHUKYDONVI")
+    assert holder is not None
+    assert _verify_own_profile(root, holder, p12[1]) is True
+    XMLVerifier().verify(parse_xml(data), x509_cert=p12[1])
+    value = root.find(f".//{{{DS_NS}}}SignatureValue")
+    assert value is not None and value.text
+    for tampered in (
+        data.replace(b"<NGAYLAP>20261201<", b"<NGAYLAP>20261202<"),
+        data.replace(value.text[:12].encode(), value.text[:11].encode() +
+                     (b"A" if value.text[11] != "A" else b"B")),
+    ):
+        with pytest.raises(SignatureInvalid):
+            verify_document(parse_xml(tampered))
+        with pytest.raises(InvalidSignature):
+            XMLVerifier().verify(parse_xml(tampered), x509_cert=p12[1])
+
+
+def test_other_signature_shapes_go_to_signxml(episode: EpisodeRecord, signing_key: SigningKey,
+                                               p12: tuple[Path, x509.Certificate]) -> None:
+    # A comment inside ds:Signature is outside our profile; C14N drops it, so the signature
+    # still verifies, through signxml.
+    data = signed(episode, signing_key).replace(
+        b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">',
+        b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><!-- note -->')
+    root = parse_xml(data)
+    holder = root.find("CHUKYDONVI")
+    assert holder is not None
+    assert _verify_own_profile(root, holder, p12[1]) is False
+    assert verify_document(root) == p12[1]
+    # Text after the Signature was not signed: the general verifier finds the digest changed.
+    data = signed(episode, signing_key).replace(b"</ds:Signature>", b"</ds:Signature>\n")
+    root = parse_xml(data)
+    holder = root.find("CHUKYDONVI")
+    assert holder is not None
+    assert _verify_own_profile(root, holder, p12[1]) is False
+    with pytest.raises(SignatureInvalid):
+        verify_document(root)
+
+
+@pytest.mark.parametrize("kind", ["int", "money", "dec3", "date", "datetime"])
+def test_quick_format_checks_accept_only_what_format_problem_accepts(kind: str) -> None:
+    samples = ["0", "12", "012", "1.5", "1.25", "1.255", "1.", ".5", "-1", "1e3", "١٢", "²",
+               "20261130", "20261301", "20260229", "20240229", "202611301200", "202611302460",
+               "202611302359", "2026113012", " 1", "1 ", "12345678901", "9" * 20]
+    for limit in (None, 3, 8, 12):
+        fld = Field("X", kind, limit, "O")  # type: ignore[arg-type]
+        for text in samples:
+            if values.well_formed_quick(fld, text):
+                assert values.format_problem(fld, text) is None, (kind, limit, text)
+    assert values.well_formed_quick(Field("X", "datetime", 12, "O"), "202611301200")
+
+
+def test_a_folder_is_validated_in_workers_with_the_same_results(
+    episode: EpisodeRecord, signing_key: SigningKey, codes: CodeLists, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = signed(episode, signing_key)
+    (tmp_path / "a.xml").write_bytes(good)
+    (tmp_path / "b.xml").write_bytes(good.replace(b"<MACSKCB>79001<", b"<MACSKCB>79002<"))
+    (tmp_path / "c.xml").write_bytes(b'<!DOCTYPE x [<!ENTITY a "b">]><GIAMDINHHS/>')
+    (tmp_path / "notes.txt").write_bytes(b"not a claim")
+    files = batch.claim_files([tmp_path])
+    assert [p.name for p in files] == ["a.xml", "b.xml", "c.xml"]
+    alone = list(batch.check_paths(files, codes, workers=1))
+    monkeypatch.setattr(batch, "POOL_FROM_FILES", 2)
+    pooled = list(batch.check_paths(files, codes, workers=2))
+    assert pooled == alone
+    assert [r.errors == [] for r in alone] == [True, False, True]
+    assert [r.rule for r in alone[1].errors] == ["S04-SIGNATURE"]
+    assert "DOCTYPE" in alone[2].refused
+
+
+@pytest.mark.parametrize("value", ["1" * 40, "Infinity", "NaN", "-Infinity"])
+def test_absurd_numbers_are_reported_not_fatal(episode: EpisodeRecord, codes: CodeLists,
+                                               value: str) -> None:
+    episode.tables["XML2"][0]["DON_GIA"] = value
+    episode.xml1["T_TONGCHI_BH"] = value
+    found = check_episode(episode, codes)
+    assert any(v.rule == "F06-FORMAT" and v.field == "DON_GIA" and v.table == "XML2"
+               for v in found)
