@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
-from sqlalchemy import Integer, String, Table, Text, insert, select, update
+from sqlalchemy import Integer, String, Table, Text, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from lienthong.db import Base, DicomUID, utcnow
@@ -125,12 +125,21 @@ def compute_hash(event: AuditEvent) -> str:
     return hash_values({name: getattr(event, name) for name in HASHED_FIELDS})
 
 
+# Built once: every audited request runs these three statements.
+_HEAD_ROW = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == CHAIN_HEAD_ID)
+_HEAD_ROW_LOCKED = _HEAD_ROW.with_for_update()
+_INSERT_EVENT = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == CHAIN_HEAD_ID)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
+
+
 def _lock_head(session: Session) -> tuple[int, str]:
     """The chain head's (last seq, last hash), locked for this transaction."""
-    stmt = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == CHAIN_HEAD_ID)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).first()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    row = session.execute(_HEAD_ROW_LOCKED if postgres else _HEAD_ROW).first()
     if row is None:  # the migration inserts it; a database made from metadata alone may lack it
         session.execute(
             insert(_HEAD).values(id=CHAIN_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
@@ -179,12 +188,8 @@ def record(
         "prev_hash": last_hash,
     }
     values["row_hash"] = hash_values(values)
-    session.execute(insert(_EVENTS).values(**values))
-    session.execute(
-        update(_HEAD)
-        .where(_HEAD.c.id == CHAIN_HEAD_ID)
-        .values(last_seq=values["seq"], last_hash=values["row_hash"])
-    )
+    session.execute(_INSERT_EVENT, values)
+    session.execute(_MOVE_HEAD, {"new_seq": values["seq"], "new_hash": values["row_hash"]})
     return AuditEvent(**values)
 
 

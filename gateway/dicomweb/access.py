@@ -91,14 +91,26 @@ def record_access(
         raise AuditUnavailable("the audit trail cannot be written; try again later") from exc
 
 
-def patient_resolver(archive: Archive) -> Callable[[str], str | None]:
+def _cached_study(request: Request, archive: Archive, study_uid: str) -> StudyRef:
+    """The study of this request, read once per request (the policy's audit row needs its
+    patient, then ``check_study`` its referring physician). Raises InvalidUID, ResourceNotFound.
+    """
+    cached: StudyRef | None = getattr(request.state, "study_ref", None)
+    if cached is not None and cached.study_instance_uid == study_uid:
+        return cached
+    with archive.sessions() as session:
+        study = study_ref(session, check_uid(study_uid))
+    request.state.study_ref = study
+    return study
+
+
+def patient_resolver(archive: Archive) -> Callable[[Request, str], str | None]:
     """``app.state.patient_for_study``: the Patient ID of a study UID, for the policy's audit
     row (``gateway.deps.audit_request``); None for anything that is not a stored study."""
 
-    def patient_for_study(study_uid: str) -> str | None:
+    def patient_for_study(request: Request, study_uid: str) -> str | None:
         try:
-            with archive.sessions() as session:
-                return study_ref(session, check_uid(study_uid)).patient_id or None
+            return _cached_study(request, archive, study_uid).patient_id or None
         except (InvalidUID, ResourceNotFound):
             return None
 
@@ -114,9 +126,7 @@ def check_study(request: Request, study_uid: str) -> StudyRef:
     Forbidden (403), AuditUnavailable (503).
     """
     principal = current_principal(request)
-    archive: Archive = request.app.state.archive
-    with archive.sessions() as session:
-        study = study_ref(session, check_uid(study_uid))
+    study = _cached_study(request, request.app.state.archive, study_uid)
     if not may_see(principal, study):
         record_access(
             request,
