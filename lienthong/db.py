@@ -83,13 +83,16 @@ def _sqlite_begin(conn: Any) -> None:
     # that concurrent writers queue on busy_timeout instead of failing when a deferred read lock
     # cannot be upgraded; readers keep plain BEGIN and never block one another under WAL.
     options = conn.get_execution_options()
+    # Straight to the driver: this runs at every transaction, and these statements return no
+    # rows (SQLAlchemy's execution machinery would cost more than SQLite does).
+    driver = conn.connection.driver_connection
     # synchronous is a property of the connection, not of a transaction: set it before every
     # BEGIN (when it changes) so that a pooled connection never carries a relaxed setting over.
     sync = "NORMAL" if options.get("relaxed_commit", False) else "FULL"
     if conn.info.get("synchronous") != sync:
-        conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+        driver.execute(f"PRAGMA synchronous={sync}")
         conn.info["synchronous"] = sync
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN")
+    driver.execute("BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN")
 
 
 def _postgres_begin(conn: Any) -> None:
