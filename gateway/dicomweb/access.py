@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.errors import AuditUnavailable, Forbidden
 from gateway.auth.roles import Role
@@ -140,9 +141,24 @@ def check_study(request: Request, study_uid: str) -> StudyRef:
     return study
 
 
-def study_from_path(request: Request, study: str) -> StudyRef:
-    """Dependency for routes under /studies/{study}: the checked, audited study."""
-    return check_study(request, study)
+async def study_from_path(request: Request, study: str) -> StudyRef:
+    """Dependency for routes under /studies/{study}: the checked, audited study.
+
+    In the usual case the router's policy has already authenticated the caller and read the
+    study (for its audit row), and the caller may see it: then nothing is left to read or write
+    and the check runs here, without a hand-off to the thread pool. Anything else (a study not
+    read yet, a refusal to audit) goes through ``check_study`` in the thread pool.
+    """
+    principal: Principal | None = getattr(request.state, "principal", None)
+    cached: StudyRef | None = getattr(request.state, "study_ref", None)
+    if (
+        principal is not None
+        and cached is not None
+        and cached.study_instance_uid == study
+        and may_see(principal, cached)
+    ):
+        return cached
+    return await run_in_threadpool(check_study, request, study)
 
 
 StudyAccess = Annotated[StudyRef, Depends(study_from_path)]
