@@ -3,12 +3,12 @@
 State on ``app.state``: ``settings``; ``engine``; ``sessions`` (plain sessionmaker, for reads and
 for routes framing their own ``with session.begin():``); ``write_sessions`` (the same engine,
 but SQLite transactions take the write lock at BEGIN); ``audit_sessions`` (writer sessions for
-the audit trail); ``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``: the
-store, index sessions and group committer that STOW-RS ingests through, exactly as the DICOM
-workers' C-STORE does, and signed reports go back through it; WADO-RS and QIDO-RS read through
-its sessions); ``viewer_files`` (the built web viewer, ``gateway.viewer``);
-``patient_for_study`` (the Patient ID of a study UID, so that audit rows of study routes name
-the patient).
+the audit trail, whose commits do not wait for the disk: ``lienthong.db.audit_engine``);
+``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``: the store, index
+sessions and group committer that STOW-RS ingests through, exactly as the DICOM workers'
+C-STORE does, and signed reports go back through it; WADO-RS and QIDO-RS read through its
+sessions); ``viewer_files`` (the built web viewer, ``gateway.viewer``); ``patient_for_study``
+(the Patient ID of a study UID, so that audit rows of study routes name the patient).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from fastapi import FastAPI
 from gateway import dicomweb
 from gateway.auth.secrets import load_secret_key
 from gateway.errors import install_error_handlers
-from gateway.headers import security_headers
-from gateway.metrics import metrics_middleware
+from gateway.headers import SecurityHeaders
+from gateway.metrics import MetricsMiddleware
 from gateway.routers import include_routers
 from gateway.viewer import viewer_files
-from lienthong.db import make_engine, make_sessionmaker, writer_engine
+from lienthong.db import audit_engine, make_engine, make_sessionmaker, writer_engine
 from lienthong.settings import Settings
 from pacs.archive import open_archive
 
@@ -52,13 +52,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.patient_for_study = dicomweb.patient_resolver(archive)
     app.state.sessions = make_sessionmaker(engine)
     app.state.write_sessions = make_sessionmaker(writer_engine(engine))
-    app.state.audit_sessions = app.state.write_sessions
+    app.state.audit_sessions = make_sessionmaker(audit_engine(engine))
     app.state.secret_key = load_secret_key(settings)
     app.state.viewer_files = viewer_files(settings)
     install_error_handlers(app)
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     dicomweb.install_errors(app)
-    app.middleware("http")(metrics_middleware)
+    app.add_middleware(MetricsMiddleware)  # outermost: times everything below it
     include_routers(app)
 
     return app

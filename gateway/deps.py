@@ -46,7 +46,9 @@ STUDY_PARAMS = ("study_instance_uid", "study_uid", "study", "StudyInstanceUID", 
 PATIENT_PARAMS = ("patient_id", "PatientID")
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that only read app.state are ``async def``: FastAPI runs a plain ``def``
+# dependency in the thread pool, a hand-off that costs more than the lookup itself.
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -115,7 +117,7 @@ def audit_request(
     patient = _first_param(request, PATIENT_PARAMS)
     resolve = getattr(request.app.state, "patient_for_study", None)
     if study and not patient and resolve is not None:
-        patient = resolve(study)
+        patient = resolve(request, study)
     try:
         with sessions.begin() as session:
             audit.record(

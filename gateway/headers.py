@@ -7,9 +7,8 @@ OpenAPI pages are exempt: they load their scripts from FastAPI's default CDN. Re
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import Request, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = ("default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
@@ -22,14 +21,28 @@ ALWAYS = {
 }
 
 
-async def security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    for name, value in ALWAYS.items():
-        response.headers.setdefault(name, value)
-    if not request.url.path.startswith(DOC_PATHS):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-    if request.url.path.startswith("/api/auth"):
-        response.headers["Cache-Control"] = "no-store"
-    return response
+class SecurityHeaders:
+    """Pure ASGI middleware (no per-request task or stream, unlike ``@app.middleware``): sets
+    the headers on the response start message."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in ALWAYS.items():
+                    headers.setdefault(name, value)
+                if not path.startswith(DOC_PATHS):
+                    headers.setdefault("Content-Security-Policy", CSP)
+                if path.startswith("/api/auth"):
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

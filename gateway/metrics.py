@@ -15,9 +15,8 @@ concrete path, so that label cardinality stays bounded and UIDs stay out of the 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
-from fastapi import Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -31,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lienthong.audit import CHAIN_HEAD_ID, AuditChainHead
 
@@ -92,22 +92,42 @@ FAILURES = counter(
 UNMATCHED = "<unmatched>"
 
 
-async def metrics_middleware(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = request.scope.get("route")
-        template = str(getattr(route, "path", UNMATCHED))
-        REQUEST_SECONDS.labels(template, request.method).observe(time.perf_counter() - started)
-        REQUESTS.labels(template, request.method, str(status)).inc()
-        if status >= 500:
-            FAILURES.labels(template, request.method).inc()
+class MetricsMiddleware:
+    """Pure ASGI middleware timing each request from its start to its last body byte.
+
+    The route template is read from the scope after the app ran (the router puts the matched
+    route there); an exception escaping the app counts as a 500.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        except BaseException:
+            status = 500
+            raise
+        finally:
+            route = scope.get("route")
+            template = str(getattr(route, "path", UNMATCHED))
+            method = str(scope["method"])
+            REQUEST_SECONDS.labels(template, method).observe(time.perf_counter() - started)
+            REQUESTS.labels(template, method, str(status)).inc()
+            if status >= 500:
+                FAILURES.labels(template, method).inc()
 
 
 class IndexCollector(Collector):

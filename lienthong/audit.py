@@ -8,10 +8,13 @@ rows off the end is detected against the chain head (``audit_chain_head``), whic
 
 Appends are serialised so that concurrent writers never fork the chain: ``record`` locks the
 single chain-head row with ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the caller's session
-must come from ``lienthong.db.writer_engine`` (``BEGIN IMMEDIATE`` takes the database write lock
-before the head is read). As a last line of defence ``seq`` and ``prev_hash`` are unique, so a
-fork cannot be committed even by a caller that gets the locking wrong. The migration adds
-triggers that refuse UPDATE and DELETE on ``audit_event``.
+must come from ``lienthong.db.writer_engine`` or ``audit_engine`` (``BEGIN IMMEDIATE`` takes the
+database write lock before the head is read). The audit rows of reads are committed through
+``audit_engine``, whose commits do not wait for the disk (see ``lienthong.db``): committed
+before the data leaves, lost only as a tail of the chain on power loss. As a last line of
+defence ``seq`` and ``prev_hash`` are unique, so a fork cannot be committed even by a caller
+that gets the locking wrong. The migration adds triggers that refuse UPDATE and DELETE on
+``audit_event``.
 
 This module is used by the HTTP gateway and by the DICOM services alike (``actor_kind``
 "user", "api_key" or "dicom_ae"). It never commits: the caller frames the transaction, and if the
@@ -24,11 +27,12 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, String, Table, Text, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from lienthong.db import Base, DicomUID, utcnow
@@ -76,6 +80,9 @@ class AuditChainHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
 
 
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditChainHead.__table__)
+
 HASHED_FIELDS = (
     "seq",
     "occurred_at",
@@ -106,23 +113,39 @@ def format_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def compute_hash(event: AuditEvent) -> str:
-    """SHA-256 of the row's canonical JSON content, which includes the previous row's hash."""
-    content = {name: getattr(event, name) for name in HASHED_FIELDS}
+def hash_values(values: Mapping[str, object]) -> str:
+    """SHA-256 of a row's canonical JSON content, which includes the previous row's hash."""
+    content = {name: values[name] for name in HASHED_FIELDS}
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _lock_head(session: Session) -> AuditChainHead:
-    stmt = select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ID)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    head = session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
-    if head is None:  # the migration inserts it; a database made from metadata alone may lack it
-        head = AuditChainHead(id=CHAIN_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
-    return head
+def compute_hash(event: AuditEvent) -> str:
+    """SHA-256 of the row's canonical JSON content, which includes the previous row's hash."""
+    return hash_values({name: getattr(event, name) for name in HASHED_FIELDS})
+
+
+# Built once: every audited request runs these three statements.
+_HEAD_ROW = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == CHAIN_HEAD_ID)
+_HEAD_ROW_LOCKED = _HEAD_ROW.with_for_update()
+_INSERT_EVENT = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == CHAIN_HEAD_ID)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
+
+
+def _lock_head(session: Session) -> tuple[int, str]:
+    """The chain head's (last seq, last hash), locked for this transaction."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    row = session.execute(_HEAD_ROW_LOCKED if postgres else _HEAD_ROW).first()
+    if row is None:  # the migration inserts it; a database made from metadata alone may lack it
+        session.execute(
+            insert(_HEAD).values(id=CHAIN_HEAD_ID, last_seq=0, last_hash=GENESIS_HASH)
+        )
+        return 0, GENESIS_HASH
+    return int(row[0]), str(row[1])
 
 
 def record(
@@ -139,38 +162,42 @@ def record(
     detail: str = "",
     now: dt.datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain (flushed, not committed).
+    """Append one event to the chain (written in the session's transaction, not committed).
 
     ``actor`` is a user name, an API key name or a calling AE title; ``action`` names what was
     attempted (e.g. ``GET /dicomweb/studies`` or ``C-STORE``). Raises whatever the database
-    raises; the caller must then refuse the request it was auditing.
+    raises; the caller must then refuse the request it was auditing. The returned event is a
+    copy of the row, not attached to the session.
+
+    Written with Core statements (one SELECT, one INSERT, one UPDATE): this runs on every
+    audited request, and the ORM unit of work would cost more than the statements themselves.
     """
-    head = _lock_head(session)
-    event = AuditEvent(
-        seq=head.last_seq + 1,
-        occurred_at=format_time(now or utcnow()),
-        actor=clean_text(actor[:128]),
-        actor_kind=actor_kind,
-        role=role or "",
-        action=clean_text(action[:200]),
-        outcome=str(Outcome(outcome)),
-        address=clean_text(address[:64]),
-        study_instance_uid=clean_text(study_instance_uid[:64]) if study_instance_uid else None,
-        patient_id=clean_text(patient_id[:64]) if patient_id else None,
-        detail=clean_text(detail),
-        prev_hash=head.last_hash,
-    )
-    event.row_hash = compute_hash(event)
-    session.add(event)
-    head.last_seq, head.last_hash = event.seq, event.row_hash
-    session.flush()
-    return event
+    last_seq, last_hash = _lock_head(session)
+    values: dict[str, object] = {
+        "seq": last_seq + 1,
+        "occurred_at": format_time(now or utcnow()),
+        "actor": clean_text(actor[:128]),
+        "actor_kind": actor_kind,
+        "role": role or "",
+        "action": clean_text(action[:200]),
+        "outcome": str(Outcome(outcome)),
+        "address": clean_text(address[:64]),
+        "study_instance_uid": clean_text(study_instance_uid[:64]) if study_instance_uid else None,
+        "patient_id": clean_text(patient_id[:64]) if patient_id else None,
+        "detail": clean_text(detail),
+        "prev_hash": last_hash,
+    }
+    values["row_hash"] = hash_values(values)
+    session.execute(_INSERT_EVENT, values)
+    session.execute(_MOVE_HEAD, {"new_seq": values["seq"], "new_hash": values["row_hash"]})
+    return AuditEvent(**values)
 
 
 def record_committed(sessions: sessionmaker[Session], **fields: object) -> AuditEvent:
     """``record`` in its own transaction, committed before returning (for DICOM handlers).
 
-    ``sessions`` must be bound to ``writer_engine(...)`` on SQLite.
+    ``sessions`` must take the write lock at BEGIN on SQLite: bound to
+    ``lienthong.db.audit_engine(...)`` for the audit rows of reads, or ``writer_engine(...)``.
     """
     with sessions.begin() as session:
         return record(session, **fields)  # type: ignore[arg-type]

@@ -3,6 +3,14 @@
 SQLite runs in WAL mode with ``synchronous=FULL`` so that a committed transaction survives power
 loss; PostgreSQL is reached by URL and must run with ``fsync`` and ``synchronous_commit`` on.
 Each process makes one engine and one ``sessionmaker``; callers frame their own transactions.
+
+One kind of transaction may relax that: ``audit_engine`` (the audit rows of reads). Its commits
+do not wait for the disk (SQLite ``synchronous=NORMAL`` in WAL mode, PostgreSQL
+``synchronous_commit=off``): the row is committed and visible before the read is answered and
+survives the process being killed; only an operating system crash or power loss can lose the
+last few of them, always a tail of the chain (the write-ahead log is replayed in order), never
+a row in the middle. Every other commit, including everything ingest acknowledges, stays
+synchronous and makes those earlier audit rows durable too.
 """
 
 from __future__ import annotations
@@ -53,10 +61,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _postgres_begin)
+    return engine
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
     dbapi_conn.isolation_level = None  # let the "begin" listener issue BEGIN
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -64,19 +75,44 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    record.info["synchronous"] = "FULL"
 
 
 def _sqlite_begin(conn: Any) -> None:
     # Writers ask for the write lock at BEGIN (engine.execution_options(sqlite_immediate=True)) so
     # that concurrent writers queue on busy_timeout instead of failing when a deferred read lock
     # cannot be upgraded; readers keep plain BEGIN and never block one another under WAL.
-    immediate = conn.get_execution_options().get("sqlite_immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = conn.get_execution_options()
+    # Straight to the driver: this runs at every transaction, and these statements return no
+    # rows (SQLAlchemy's execution machinery would cost more than SQLite does).
+    driver = conn.connection.driver_connection
+    # synchronous is a property of the connection, not of a transaction: set it before every
+    # BEGIN (when it changes) so that a pooled connection never carries a relaxed setting over.
+    sync = "NORMAL" if options.get("relaxed_commit", False) else "FULL"
+    if conn.info.get("synchronous") != sync:
+        driver.execute(f"PRAGMA synchronous={sync}")
+        conn.info["synchronous"] = sync
+    driver.execute("BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN")
+
+
+def _postgres_begin(conn: Any) -> None:
+    if conn.get_execution_options().get("relaxed_commit", False):
+        # SET LOCAL: only this transaction commits without waiting for the WAL flush.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def writer_engine(engine: Engine) -> Engine:
     """The same engine, but transactions take the write lock at BEGIN on SQLite."""
     return engine.execution_options(sqlite_immediate=True)
+
+
+def audit_engine(engine: Engine) -> Engine:
+    """The writer engine for audit rows of reads: commits that do not wait for the disk.
+
+    Survives a killed process, not power loss (see the module docstring). Only for
+    ``lienthong.audit`` appends made in their own transaction, never for data a peer relies on.
+    """
+    return engine.execution_options(sqlite_immediate=True, relaxed_commit=True)
 
 
 def check_durability(engine: Engine) -> None:

@@ -2,8 +2,9 @@
 
 Generates about 1,000 small studies (one 64x64 MR slice each, varied patients and dates) and one
 300-slice CT series (512x512, 16-bit), loads them into a fresh `lienthong serve` (storescu) and
-a fresh Orthanc (its REST API, POST /instances), then times on each, over one keep-alive HTTP
-connection, with warm-up requests first:
+a fresh Orthanc (its REST API, POST /instances), then, with both running, times each request on
+each server over one keep-alive HTTP connection per server, taking turns request by request so
+that both see the same load from the rest of the (shared) machine, with warm-up requests first:
 
 - QIDO-RS study search (PatientID=BN01*: 100 of the studies);
 - WADO-RS series metadata of the 300-slice CT;
@@ -204,20 +205,29 @@ def orthanc(work: Path, files: list[Path]) -> Iterator[Target]:
         log.close()
 
 
-def timed(call: Callable[[], requests.Response], repeat: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        call().raise_for_status()
-    times = []
+def timed_pair(calls: list[Callable[[], requests.Response]], repeat: int,
+               warmup: int = 3) -> list[list[float]]:
+    """Times each call `repeat` times, taking turns (A, B, A, B, ...), so that every server sees
+    the same load from the rest of the machine (it is shared); ms per complete response."""
+    for call in calls:
+        for _ in range(warmup):
+            call().raise_for_status()
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeat):
-        start = time.perf_counter()
-        response = call()
-        response.raise_for_status()
-        _ = response.content
-        times.append((time.perf_counter() - start) * 1000)
+        for call, samples in zip(calls, times, strict=True):
+            start = time.perf_counter()
+            response = call()
+            response.raise_for_status()
+            _ = response.content
+            samples.append((time.perf_counter() - start) * 1000)
     return times
 
 
-def measure(target: Target, ct: Dataset, repeat: int) -> dict[str, list[float]]:
+Request = Callable[[], requests.Response]
+
+
+def requests_for(target: Target, ct: Dataset) -> dict[str, tuple[Request, int]]:
+    """The benchmark's requests against one server (name → call, repeat divisor)."""
     s, root = target.session, target.root
     study, series, sop = ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID
     instance = f"{root}/studies/{study}/series/{series}/instances/{sop}"
@@ -230,16 +240,15 @@ def measure(target: Target, ct: Dataset, repeat: int) -> dict[str, list[float]]:
           f"{len(metadata.json())} instances; PatientName=Lương* found "
           f"{len(vietnamese.json())} studies")
     return {
-        "QIDO-RS study search (100 of ~1000 studies)": timed(
-            lambda: s.get(f"{root}/studies?{QUERY}", timeout=60), repeat),
-        "series metadata, 300-slice CT": timed(
-            lambda: s.get(f"{root}/studies/{study}/series/{series}/metadata", timeout=120),
-            max(repeat // 2, 5)),
-        "one frame (uncompressed)": timed(
-            lambda: s.get(f"{instance}/frames/1", headers=octet, timeout=60), repeat),
-        "/rendered, one CT image (JPEG)": timed(
-            lambda: s.get(f"{instance}/rendered", headers={"Accept": "image/jpeg"}, timeout=60),
-            repeat),
+        "QIDO-RS study search (100 of ~1000 studies)": (
+            lambda: s.get(f"{root}/studies?{QUERY}", timeout=60), 1),
+        "series metadata, 300-slice CT": (
+            lambda: s.get(f"{root}/studies/{study}/series/{series}/metadata", timeout=120), 2),
+        "one frame (uncompressed)": (
+            lambda: s.get(f"{instance}/frames/1", headers=octet, timeout=60), 1),
+        "/rendered, one CT image (JPEG)": (
+            lambda: s.get(f"{instance}/rendered", headers={"Accept": "image/jpeg"},
+                          timeout=60), 1),
     }
 
 
@@ -258,15 +267,14 @@ def main() -> None:
     files, ct = generate(args.workdir / "input", args.studies, args.slices)
     print(f"{args.studies} studies + one {args.slices}-slice CT ({len(files)} files); "
           f"{os.cpu_count()} CPUs")
-    results: dict[str, dict[str, list[float]]] = {}
-    for factory in (lienthong, orthanc):
-        with factory(args.workdir, files) as target:
-            results[target.name] = measure(target, ct, args.repeat)
-    ours, theirs = results["Lienthong"], results["Orthanc + DICOMweb plugin"]
+    with lienthong(args.workdir, files) as ours, orthanc(args.workdir, files) as theirs:
+        mine, peer = requests_for(ours, ct), requests_for(theirs, ct)
+        rows = {name: timed_pair([mine[name][0], peer[name][0]],
+                                 max(args.repeat // mine[name][1], 5)) for name in mine}
+    print(f"\nboth servers up, requests taking turns; load average {os.getloadavg()[0]:.1f}")
     print("\n| request | Lienthong p50 / p95 (ms) | Orthanc p50 / p95 (ms) | Orthanc ÷ Lienthong |")
     print("|---|---|---|---|")
-    for name in ours:
-        a, b = ours[name], theirs[name]
+    for name, (a, b) in rows.items():
         print(f"| {name} | {p(a, 50):.1f} / {p(a, 95):.1f} | {p(b, 50):.1f} / {p(b, 95):.1f} | "
               f"{p(b, 50) / p(a, 50):.2f}x |")
 

@@ -2,8 +2,9 @@
 
 1. Bulk-loads N studies (default 100,000 studies / 1,000,000 instances, rows only) into SQLite and
    into a throwaway PostgreSQL cluster, runs `lienthong serve` on each and times C-FIND (Study
-   Root, STUDY level) for four query shapes: PatientID, PatientName wildcard, StudyDate range,
-   AccessionNumber. p50/p95 over Q queries each, from a pynetdicom SCU on one association.
+   Root, STUDY level) for four query shapes: PatientID, PatientName wildcard, StudyDate range
+   (one day, as a reading workstation asks, and three days), AccessionNumber. p50/p95 over Q
+   queries each, from a pynetdicom SCU on one association.
 2. Uploads K studies (default 4,000, one small instance each) to Orthanc through its REST API
    and times the same shapes against Orthanc and against Lienthong holding the same K studies.
 
@@ -43,11 +44,15 @@ from bench.query.data import StudySpec, dataset, load_rows, studies
 from lienthong.db import make_engine, make_sessionmaker, writer_engine
 from lienthong.migrate import upgrade
 from pacs.peers import add_peer
+from pacs.scp.server import quiet_pynetdicom
 
 REPO = Path(__file__).resolve().parents[2]
 AET = "BENCHSCU"
 # Orthanc is built on DCMTK, which leaves Nagle's algorithm on unless this is set.
 os.environ["TCP_NODELAY"] = "1"
+# The SCU here is the same for every server: without its debug formatting of every response
+# (dropped by the log level anyway), the figures are the servers' more than the client's.
+quiet_pynetdicom()
 Shape = Callable[[StudySpec], dict[str, str]]
 
 def _plus(date: str, days: int) -> str:
@@ -60,6 +65,9 @@ SHAPES: dict[str, Shape] = {
         "PatientName": s.patient_name.rsplit(" ", 1)[0] + " " + s.patient_name.rsplit(" ", 1)[1][:2]
         + "*"
     },
+    # A reading workstation asks for one day's studies; the 3-day range shows how the time grows
+    # with the number of matches (about 42 studies a day at 100,000 studies over 2,400 days).
+    "StudyDate range (1 day)": lambda s: {"StudyDate": f"{s.study_date}-{s.study_date}"},
     "StudyDate range (3 days)": lambda s: {"StudyDate": f"{s.study_date}-{_plus(s.study_date, 2)}"},
     "AccessionNumber": lambda s: {"AccessionNumber": s.accession},
 }
@@ -109,36 +117,44 @@ def _one_find(assoc: Association, query: Dataset) -> int:
     return count
 
 
-def measure(port: int, called: str, specs: list[StudySpec], queries: int,
-            seed: int = 7) -> dict[str, tuple[float, float, float, int]]:
-    """Per shape: (p50 ms, p95 ms, mean matches, failed queries) of complete C-FIND exchanges."""
+def measure(targets: list[tuple[int, str]], specs: list[StudySpec], queries: int,
+            seed: int = 7) -> list[dict[str, tuple[float, float, float, int]]]:
+    """Per target and shape: (p50 ms, p95 ms, mean matches, failed queries) of complete C-FIND
+    exchanges. With several targets each query goes to each of them in turn, so that all see
+    the same load from the rest of the (shared) machine."""
     rng = random.Random(seed)
-    results = {}
-    assoc = _associate(port, called)
+    results: list[dict[str, tuple[float, float, float, int]]] = [{} for _ in targets]
+    assocs = [_associate(port, called) for port, called in targets]
     try:
         for name, shape in SHAPES.items():
-            samples, matches, failed = [], [], 0
+            samples: list[list[float]] = [[] for _ in targets]
+            matches: list[list[int]] = [[] for _ in targets]
+            failed = [0 for _ in targets]
             for i in range(queries + 5):
                 query = identifier(shape(rng.choice(specs)))
-                start = time.perf_counter()
-                try:
-                    count = _one_find(assoc, query)
-                except RuntimeError as exc:
-                    failed += 1
-                    print(f"{called} {name}: {exc}", file=sys.stderr)
-                    if not assoc.is_established:
-                        assoc = _associate(port, called)
-                    continue
-                elapsed = (time.perf_counter() - start) * 1000
-                if i >= 5:  # the first five warm caches
-                    samples.append(elapsed)
-                    matches.append(count)
-            samples.sort()
-            results[name] = (statistics.median(samples), samples[int(0.95 * (len(samples) - 1))],
-                             statistics.mean(matches), failed)
+                for t, (port, called) in enumerate(targets):
+                    start = time.perf_counter()
+                    try:
+                        count = _one_find(assocs[t], query)
+                    except RuntimeError as exc:
+                        failed[t] += 1
+                        print(f"{called} {name}: {exc}", file=sys.stderr)
+                        if not assocs[t].is_established:
+                            assocs[t] = _associate(port, called)
+                        continue
+                    elapsed = (time.perf_counter() - start) * 1000
+                    if i >= 5:  # the first five warm caches
+                        samples[t].append(elapsed)
+                        matches[t].append(count)
+            for t in range(len(targets)):
+                ordered = sorted(samples[t])
+                results[t][name] = (statistics.median(ordered),
+                                    ordered[int(0.95 * (len(ordered) - 1))],
+                                    statistics.mean(matches[t]), failed[t])
     finally:
-        if assoc.is_established:
-            assoc.release()
+        for assoc in assocs:
+            if assoc.is_established:
+                assoc.release()
     return results
 
 
@@ -264,16 +280,16 @@ def main() -> int:
 
     if not args.skip_orthanc:
         small = list(studies(args.orthanc_studies, seed=11))
-        with orthanc(work) as (port, http):
-            seconds = upload_to_orthanc(http, small)
-            notes.append(f"Orthanc: {len(small)} studies uploaded by REST in {seconds:.0f} s")
-            rows.append((f"Orthanc 1.10 (SQLite), {len(small)} studies",
-                         measure(port, "ORTHANC", small, args.queries)))
         url = f"sqlite:///{work / 'small.sqlite3'}"
         prepare_index(url, small, 1, 1)
-        with lienthong(work / "small", url) as port:
-            rows.append((f"Lienthong SQLite, {len(small)} studies",
-                         measure(port, "LIENTHONG", small, args.queries)))
+        with orthanc(work) as (port, http), lienthong(work / "small", url) as ours:
+            seconds = upload_to_orthanc(http, small)
+            notes.append(f"Orthanc: {len(small)} studies uploaded by REST in {seconds:.0f} s")
+            notes.append(f"Orthanc and Lienthong {len(small)} took turns query by query; "
+                         f"load average {os.getloadavg()[0]:.1f} at the end")
+            peer, mine = measure([(port, "ORTHANC"), (ours, "LIENTHONG")], small, args.queries)
+            rows.append((f"Orthanc 1.10 (SQLite), {len(small)} studies", peer))
+            rows.append((f"Lienthong SQLite, {len(small)} studies", mine))
         print(table(rows), flush=True)
 
     specs = list(studies(args.studies))
@@ -283,7 +299,7 @@ def main() -> int:
     notes.append(f"SQLite: {args.studies} studies / {total} instances loaded in {seconds:.0f} s")
     with lienthong(work / "sqlite", url) as port:
         rows.append((f"Lienthong SQLite, {args.studies} studies / {total} instances",
-                     measure(port, "LIENTHONG", specs, args.queries)))
+                     measure([(port, "LIENTHONG")], specs, args.queries)[0]))
     print(table(rows), flush=True)
 
     if not args.skip_postgres:
@@ -298,7 +314,7 @@ def main() -> int:
             notes.append(f"PostgreSQL: loaded in {seconds:.0f} s")
             with lienthong(work / "postgres", url) as port:
                 rows.append((f"Lienthong PostgreSQL, {args.studies} studies / {total} instances",
-                             measure(port, "LIENTHONG", specs, args.queries)))
+                             measure([(port, "LIENTHONG")], specs, args.queries)[0]))
         finally:
             cluster.stop()
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from gateway.auth.models import LoginSession, User, as_utc
 from gateway.auth.secrets import (
@@ -94,6 +94,15 @@ def _live(row: LoginSession | None, now: dt.datetime) -> LoginSession | None:
     return row
 
 
+# Every authenticated request runs this: built once, and the user comes in the same query.
+_BY_ACCESS_DIGEST = (
+    select(LoginSession)
+    .where(LoginSession.access_digest == bindparam("digest"))
+    .where(LoginSession.kind == bindparam("kind"))
+    .options(joinedload(LoginSession.user, innerjoin=True))
+)
+
+
 def resolve_access(
     session: Session, key: bytes, token: str, *, kind: str, now: dt.datetime
 ) -> LoginSession | None:
@@ -102,11 +111,7 @@ def resolve_access(
     if not token.startswith(prefix):
         return None
     row = _live(
-        session.scalar(
-            select(LoginSession).where(
-                LoginSession.access_digest == token_digest(key, token), LoginSession.kind == kind
-            )
-        ),
+        session.scalar(_BY_ACCESS_DIGEST, {"digest": token_digest(key, token), "kind": kind}),
         now,
     )
     if row is None or as_utc(row.access_expires_at) <= now:

@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.errors import AuditUnavailable, Forbidden
 from gateway.auth.roles import Role
@@ -91,14 +92,26 @@ def record_access(
         raise AuditUnavailable("the audit trail cannot be written; try again later") from exc
 
 
-def patient_resolver(archive: Archive) -> Callable[[str], str | None]:
+def _cached_study(request: Request, archive: Archive, study_uid: str) -> StudyRef:
+    """The study of this request, read once per request (the policy's audit row needs its
+    patient, then ``check_study`` its referring physician). Raises InvalidUID, ResourceNotFound.
+    """
+    cached: StudyRef | None = getattr(request.state, "study_ref", None)
+    if cached is not None and cached.study_instance_uid == study_uid:
+        return cached
+    with archive.sessions() as session:
+        study = study_ref(session, check_uid(study_uid))
+    request.state.study_ref = study
+    return study
+
+
+def patient_resolver(archive: Archive) -> Callable[[Request, str], str | None]:
     """``app.state.patient_for_study``: the Patient ID of a study UID, for the policy's audit
     row (``gateway.deps.audit_request``); None for anything that is not a stored study."""
 
-    def patient_for_study(study_uid: str) -> str | None:
+    def patient_for_study(request: Request, study_uid: str) -> str | None:
         try:
-            with archive.sessions() as session:
-                return study_ref(session, check_uid(study_uid)).patient_id or None
+            return _cached_study(request, archive, study_uid).patient_id or None
         except (InvalidUID, ResourceNotFound):
             return None
 
@@ -114,9 +127,7 @@ def check_study(request: Request, study_uid: str) -> StudyRef:
     Forbidden (403), AuditUnavailable (503).
     """
     principal = current_principal(request)
-    archive: Archive = request.app.state.archive
-    with archive.sessions() as session:
-        study = study_ref(session, check_uid(study_uid))
+    study = _cached_study(request, request.app.state.archive, study_uid)
     if not may_see(principal, study):
         record_access(
             request,
@@ -130,9 +141,24 @@ def check_study(request: Request, study_uid: str) -> StudyRef:
     return study
 
 
-def study_from_path(request: Request, study: str) -> StudyRef:
-    """Dependency for routes under /studies/{study}: the checked, audited study."""
-    return check_study(request, study)
+async def study_from_path(request: Request, study: str) -> StudyRef:
+    """Dependency for routes under /studies/{study}: the checked, audited study.
+
+    In the usual case the router's policy has already authenticated the caller and read the
+    study (for its audit row), and the caller may see it: then nothing is left to read or write
+    and the check runs here, without a hand-off to the thread pool. Anything else (a study not
+    read yet, a refusal to audit) goes through ``check_study`` in the thread pool.
+    """
+    principal: Principal | None = getattr(request.state, "principal", None)
+    cached: StudyRef | None = getattr(request.state, "study_ref", None)
+    if (
+        principal is not None
+        and cached is not None
+        and cached.study_instance_uid == study
+        and may_see(principal, cached)
+    ):
+        return cached
+    return await run_in_threadpool(check_study, request, study)
 
 
 StudyAccess = Annotated[StudyRef, Depends(study_from_path)]

@@ -26,7 +26,8 @@ PREFIX = "/dicomweb"
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
 
-def get_archive(request: Request) -> Archive:
+async def get_archive(request: Request) -> Archive:
+    # async: reads app.state only, so no hand-off to the thread pool (see gateway.deps)
     archive: Archive = request.app.state.archive
     return archive
 

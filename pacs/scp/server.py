@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -96,7 +96,20 @@ def _peer_lookup(archive: Archive) -> Callable[[], list[str] | None]:
     return allowed
 
 
+def quiet_pynetdicom() -> None:
+    """Turn off pynetdicom's standard logging handlers and identifier dumps.
+
+    They format every PDU, DIMSE message and identifier (patient names included) for DEBUG and
+    INFO lines that our logging configuration drops anyway (``lienthong.logs``), on the thread
+    that sends each C-FIND response. Process-wide settings.
+    """
+    _config.LOG_HANDLER_LEVEL = "none"
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
+
+
 def build_ae(settings: Settings, archive: Archive) -> AE:
+    quiet_pynetdicom()
     ae = PeerCheckedAE(settings.dicom.ae_title, _peer_lookup(archive))
     ae.maximum_pdu_size = settings.dicom.max_pdu_size
     ae.maximum_associations = settings.dicom.max_associations

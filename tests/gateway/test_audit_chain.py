@@ -6,12 +6,18 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienthong import audit
-from lienthong.db import make_engine, make_sessionmaker, writer_engine
+from lienthong.db import (
+    audit_engine,
+    check_durability,
+    make_engine,
+    make_sessionmaker,
+    writer_engine,
+)
 from lienthong.settings import load_settings
 from tests.support.server import lienthong
 
@@ -166,3 +172,57 @@ def test_writer_processes_do_not_fork_the_chain(database_url: str) -> None:
     with _sessions(database_url)() as session:
         report = audit.verify_chain(session)
     assert report.ok and report.rows == 60
+
+
+def _commit_mode(conn: Connection) -> str:
+    if conn.dialect.name == "sqlite":
+        return {0: "off", 1: "normal", 2: "full", 3: "extra"}[
+            int(conn.exec_driver_sql("PRAGMA synchronous").scalar() or 0)]
+    return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+
+def test_only_audit_transactions_skip_the_disk_wait(database_url: str) -> None:
+    """audit_engine commits without waiting for the disk; the same pooled connection is back
+    to synchronous commits for every other transaction (and passes the durability check)."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    relaxed = "normal" if engine.dialect.name == "sqlite" else "off"
+    durable = "full" if engine.dialect.name == "sqlite" else "on"
+    with writer_engine(engine).begin() as conn:
+        assert _commit_mode(conn) == durable
+    with audit_engine(engine).begin() as conn:
+        assert _commit_mode(conn) == relaxed
+        first = conn.connection.dbapi_connection
+    for other in (engine, writer_engine(engine)):
+        with other.begin() as conn:
+            assert conn.connection.dbapi_connection is first  # the pool's one connection
+            assert _commit_mode(conn) == durable
+    check_durability(engine)
+    sessions = make_sessionmaker(audit_engine(engine))
+    _append(sessions, 3)
+    with sessions() as session:
+        assert audit.verify_chain(session).rows == 3
+    engine.dispose()
+
+
+def test_audit_engine_keeps_the_chain_under_concurrent_writers(database_url: str) -> None:
+    engine = make_engine(database_url)
+    relaxed, durable = make_sessionmaker(audit_engine(engine)), _sessions(database_url)
+    errors: list[BaseException] = []
+
+    def writer(sessions: sessionmaker[Session], name: str) -> None:
+        try:
+            _append(sessions, 15, actor=name)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(s, f"w{i}"))
+               for i, s in enumerate((relaxed, durable, relaxed, durable))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with relaxed() as session:
+        report = audit.verify_chain(session)
+    assert report.ok and report.rows == 60
+    engine.dispose()
