@@ -25,11 +25,12 @@ export function createOverlay(t) {
       );
       topRight.replaceChildren(
         h('div', {}, value(instance, 'StudyDescription') ?? ''),
-        h('div', {}, formatDate(value(instance, 'StudyDate') ?? '')),
+        h('div', { 'data-testid': 'study-date' }, formatDate(value(instance, 'StudyDate') ?? '')),
         h('div', {}, `${value(instance, 'SeriesNumber') ?? ''} ${value(instance, 'SeriesDescription') ?? ''}`),
       );
       const location = value(instance, '00201041');
       position.textContent = location !== undefined ? `${Number(location).toFixed(1)} mm` : '';
+      position.dataset.mm = location !== undefined ? String(Number(location)) : '';
     },
     setSlice(index, count) {
       slice.textContent = `${t('slice')}: ${index + 1}/${count}`;

@@ -70,6 +70,7 @@ export const SHORTCUTS = [
   { key: 'f', action: 'fit', label: 'F' },
   { key: 'Escape', action: 'reset', label: 'Esc' },
   { key: 'c', action: 'cine', label: 'C' },
+  { key: 'k', action: 'link', label: 'K' },
   { key: 'g', action: 'tags', label: 'G' },
   { key: '?', action: 'help', label: '?' },
 ];

@@ -7,16 +7,19 @@ import {
 import { utilities as toolUtilities } from '@cornerstonejs/tools';
 import { h } from './dom.js';
 import { createOverlay } from './overlay.js';
+import { createScrollbar } from './scrollbar.js';
 
 export const LAYOUTS = { '1x1': [1, 1], '1x2': [1, 2], '2x2': [2, 2] };
 const { Events, ViewportType } = CoreEnums;
 
 /**
- * createGrid(container, { toolGroup, t, loadSeries, onChange }) ->
- *   { setLayout, show(slot, series), active(), activeSlot(), forEach, destroy }.
- * loadSeries(series) resolves to { imageIds, byImageId } (see dicomweb.js).
+ * createGrid(container, { toolGroup, t, loadSeries, onChange, onSlice }) ->
+ *   { setLayout, show(slot, series), active(), activeSlot(), slots(), setIndex, currentIndex, destroy }.
+ * loadSeries(series) resolves to { imageIds, byImageId, geometry } (see dicomweb.js);
+ * onSlice(slot, index) after a viewport showed another slice (for linked scrolling);
+ * labelOf(series) a caption for the cell (e.g. "Prior 03/06/2025"), or ''.
  */
-export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
+export function createGrid(container, { toolGroup, t, loadSeries, onChange, onSlice, labelOf }) {
   const engineId = `engine-${Math.random().toString(36).slice(2)}`;
   const engine = new RenderingEngine(engineId);
   let slots = [];
@@ -33,6 +36,7 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     const index = viewport.getCurrentImageIdIndex();
     const ids = viewport.getImageIds();
     slot.overlay.setSlice(index, ids.length);
+    slot.scrollbar.set(index, ids.length);
     slot.overlay.setInstance(slot.byImageId?.get(ids[index]));
     const range = viewport.getProperties().voiRange;
     if (range) {
@@ -46,6 +50,8 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
   function makeSlot(index) {
     const canvasHost = h('div', { class: 'cs-element', oncontextmenu: (e) => e.preventDefault() });
     const overlay = createOverlay(t);
+    const scrollbar = createScrollbar((i) => setIndex(slot, i));
+    const label = h('div', { class: 'cell-label', 'data-testid': 'cell-label' });
     const cell = h('div', {
       class: 'cell', 'data-testid': `viewport-${index}`,
       onmousedown: () => activate(index),
@@ -55,12 +61,28 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
         const uid = e.dataTransfer.getData('text/x-series-uid');
         if (uid) onDropSeries?.(index, uid);
       },
-    }, canvasHost, overlay.element);
-    const slot = { index, cell, element: canvasHost, overlay, viewportId: `vp-${index}`, series: null };
+    }, canvasHost, overlay.element, scrollbar.element, label);
+    const slot = {
+      index, cell, element: canvasHost, overlay, scrollbar, label, viewportId: `vp-${index}`, series: null,
+    };
     const update = () => refreshOverlay(slot);
     [Events.STACK_NEW_IMAGE, Events.VOI_MODIFIED, Events.CAMERA_MODIFIED, Events.IMAGE_RENDERED]
       .forEach((name) => canvasHost.addEventListener(name, update));
+    canvasHost.addEventListener(Events.STACK_NEW_IMAGE, (evt) => {
+      if (slot.series && Number.isInteger(evt.detail?.imageIdIndex)) onSlice?.(slot, evt.detail.imageIdIndex);
+    });
     return slot;
+  }
+
+  function currentIndex(slot) {
+    return viewportOf(slot)?.getCurrentImageIdIndex?.() ?? 0;
+  }
+
+  function setIndex(slot, index) {
+    const viewport = viewportOf(slot);
+    if (!viewport?.getImageIds?.().length) return;
+    const last = viewport.getImageIds().length - 1;
+    viewport.setImageIdIndex(Math.max(0, Math.min(last, index)));
   }
 
   let onDropSeries = null;
@@ -87,9 +109,12 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
 
   async function show(slot, series) {
     slot.series = series;
+    slot.label.textContent = labelOf?.(series) || '';
+    slot.cell.dataset.seriesUid = series.uid;
     performance.mark('lt:series-requested', { detail: series.uid });
-    const { imageIds, byImageId } = await loadSeries(series);
+    const { imageIds, byImageId, geometry } = await loadSeries(series);
     slot.byImageId = byImageId;
+    slot.geometry = geometry;
     const viewport = viewportOf(slot);
     toolUtilities.stackPrefetch.disable(slot.element);
     slot.stopWatching?.();
@@ -136,6 +161,8 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     show,
     onDrop(fn) { onDropSeries = fn; },
     slots: () => slots,
+    setIndex,
+    currentIndex,
     activeSlot: () => slots[activeIndex],
     active: () => viewportOf(slots[activeIndex]),
     refresh: refreshOverlay,

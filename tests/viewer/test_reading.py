@@ -1,0 +1,137 @@
+"""Reading beyond one stack, in a real browser against a real server: the scroll bar, linked
+scrolling between two series of one frame of reference, a prior study opened beside the current
+one, and MPR. The data are phantom CTs of known geometry (see ``reading_site``)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.viewer.conftest import THICK, THIN, ReadingSite, shot
+from tests.viewer.test_viewer import READY, login, until
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def cell(n: int) -> str:
+    return f"[data-testid=viewport-{n}]"
+
+
+def slice_index(page: Any, n: int) -> int:
+    return int(page.locator(f"{cell(n)} [data-testid=slice]").get_attribute("data-index") or 0)
+
+
+def position_mm(page: Any, n: int) -> float:
+    return float(page.locator(f"{cell(n)} [data-testid=position]").get_attribute("data-mm"))
+
+
+def canvas_gray(page: Any, selector: str) -> np.ndarray:
+    """The pixels Cornerstone drew into a viewport's canvas (no overlays, no SVG), as gray."""
+    url = page.evaluate(
+        "(s) => document.querySelector(s).toDataURL('image/png')", f"{selector} canvas")
+    data = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=float)
+
+
+@pytest.fixture(scope="module")
+def page(browser_context: Any, reading_site: ReadingSite) -> Iterator[Any]:
+    page = browser_context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    login(page, reading_site, "bs.lan")  # type: ignore[arg-type]
+    yield page
+    page.close()
+    assert errors == [], errors
+
+
+def open_reader(page: Any, site: ReadingSite) -> None:
+    page.goto(f"{site.url}/viewer/#/reader/{site.study_uid}")
+    page.reload()  # a fresh page: the same address would otherwise keep the last layout
+    page.wait_for_selector(READY, state="attached")
+    page.wait_for_selector(f"{cell(0)} [data-testid=slice][data-index]")
+
+
+def test_scroll_bar_and_linked_scrolling(page: Any, reading_site: ReadingSite) -> None:
+    open_reader(page, reading_site)
+    bar = page.locator(f"{cell(0)} [data-testid=scrollbar]")
+    assert bar.get_attribute("max") == str(THIN["slices"])
+    assert bar.input_value() == "1"
+    # The 4 mm series beside the 2 mm one (same frame of reference).
+    page.select_option("[data-testid=layout]", "1x2")
+    page.wait_for_selector(cell(1))
+    page.locator(cell(1)).click()
+    page.click(f"[data-testid=series-list] .thumb[data-series-uid='{reading_site.thick_series}']")
+    until(page, f"document.querySelector(\"{cell(1)}\").dataset.seriesUid === "
+                f"'{reading_site.thick_series}' && document.querySelector(\"{cell(1)} "
+                "[data-testid=slice]\")?.dataset.index === '1'")
+    # The scroll bar moves its own viewport only while linking is off.
+    bar.focus()
+    page.keyboard.press("End")
+    until(page, f"document.querySelector(\"{cell(0)} [data-testid=slice]\").dataset.index "
+                f"=== '{THIN['slices']}'")
+    page.wait_for_timeout(300)
+    assert slice_index(page, 1) == 1
+    # Linking on: the active (right) viewport leads, then the wheel on the left one leads.
+    page.click("[data-action=link]")
+    assert page.locator("[data-action=link]").get_attribute("aria-pressed") == "true"
+    until(page, f"document.querySelector(\"{cell(0)} [data-testid=slice]\").dataset.index "
+                "=== '2'")  # 2 mm slice 2 (z = 4 mm) is the nearest to 4 mm slice 1 (z = 4 mm)
+    box = page.locator(cell(0)).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(9):
+        page.mouse.wheel(0, 120)
+        page.wait_for_timeout(60)
+    until(page, f"document.querySelector(\"{cell(0)} [data-testid=slice]\").dataset.index "
+                "=== '11'")
+    # 2 mm slice 11 is at z = 22 mm: the 4 mm series follows to a slice at 20 or 24 mm.
+    until(page, f"Math.abs(Number(document.querySelector(\"{cell(1)} [data-testid=position]\")"
+                f".dataset.mm) - 22) <= {THICK['spacing'] / 2}")
+    assert abs(position_mm(page, 1) - position_mm(page, 0)) <= THICK["spacing"] / 2
+    assert page.locator(f"{cell(1)} [data-testid=scrollbar]").input_value() == str(
+        slice_index(page, 1))
+    shot(page, "10-linked-scrolling")
+    # Off again: the right viewport stays where it is.
+    page.click("[data-action=link]")
+    right = slice_index(page, 1)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(4):
+        page.mouse.wheel(0, 120)
+        page.wait_for_timeout(60)
+    until(page, f"document.querySelector(\"{cell(0)} [data-testid=slice]\").dataset.index "
+                "=== '15'")
+    page.wait_for_timeout(300)
+    assert slice_index(page, 1) == right
+
+
+def test_a_prior_study_opens_beside_the_current_one(page: Any, reading_site: ReadingSite) -> None:
+    open_reader(page, reading_site)
+    page.wait_for_selector("[data-testid=priors][data-ready=true]")
+    prior = page.locator(f"[data-testid=prior][data-study-uid='{reading_site.prior_study_uid}']")
+    assert "03/06/2025" in prior.inner_text()
+    assert page.locator("[data-testid=prior]").count() == 1  # the current study is not a prior
+    prior.click()
+    page.wait_for_selector(f"{cell(1)} [data-testid=cell-label]:not(:empty)")
+    page.wait_for_selector(f"{cell(1)} [data-testid=slice][data-index]")
+    assert page.locator("[data-testid=layout]").input_value() == "1x2"
+    assert "03/06/2025" in page.locator(f"{cell(1)} [data-testid=cell-label]").inner_text()
+    until(page, f"document.querySelector(\"{cell(1)} [data-testid=study-date]\")?.textContent "
+                "=== '03/06/2025'")
+    left_date = page.locator(f"{cell(0)} [data-testid=study-date]").inner_text()
+    assert left_date != "03/06/2025" and left_date.endswith(str(__import__("datetime").date
+                                                                 .today().year))
+    assert page.locator(f"{cell(0)} [data-testid=cell-label]").inner_text() == ""
+    # The prior's image is drawn: water in mid-gray and a slice of the bone sphere in white.
+    page.wait_for_timeout(300)
+    gray = canvas_gray(page, cell(1))
+    assert float(np.mean((gray > 90) & (gray < 170))) > 0.2, "no water on the prior's canvas"
+    assert float(np.mean(gray > 235)) > 0.002, "no bone on the prior's canvas"
+    # Its series are listed with the current study's, ready to drag to any viewport.
+    assert page.locator(".prior-series .thumb").count() == 1
+    shot(page, "11-prior-side-by-side")
