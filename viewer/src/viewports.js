@@ -6,6 +6,7 @@ import {
 } from '@cornerstonejs/core';
 import { utilities as toolUtilities } from '@cornerstonejs/tools';
 import { h } from './dom.js';
+import { mprRefusal, openMpr } from './mpr.js';
 import { createOverlay } from './overlay.js';
 import { createScrollbar } from './scrollbar.js';
 
@@ -129,14 +130,39 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange, onSl
     refreshOverlay(slot);
   }
 
-  function setLayout(name) {
-    const [rows, cols] = LAYOUTS[name] || LAYOUTS['1x1'];
-    const previous = slots.map((s) => s.series);
+  let mpr = null;
+  let beforeMpr = [];
+
+  function teardown() {
     slots.forEach((s) => {
       toolUtilities.stackPrefetch.disable(s.element);
+      s.stopWatching?.();
       toolGroup.removeViewports(engineId, s.viewportId);
     });
+    mpr?.destroy();
+    mpr = null;
     engine.getViewports().forEach((v) => engine.disableElement(v.id));
+  }
+
+  /** MPR of `series` in place of the stack viewports; resolves to the refusal text or null. */
+  async function showMpr(series) {
+    const data = await loadSeries(series);
+    const refusal = mprRefusal(series, data, t, navigator.deviceMemory);
+    if (refusal) return refusal;
+    beforeMpr = layout === 'mpr' ? beforeMpr : slots.map((s) => s.series);
+    teardown();
+    slots = [];
+    layout = 'mpr';
+    mpr = await openMpr({
+      engine, container, imageIds: data.imageIds, volumeId: `cornerstoneStreamingImageVolume:${series.uid}`, t,
+    });
+    return null;
+  }
+
+  function setLayout(name) {
+    const [rows, cols] = LAYOUTS[name] || LAYOUTS['1x1'];
+    const previous = layout === 'mpr' ? beforeMpr : slots.map((s) => s.series);
+    teardown();
     layout = name;
     container.replaceChildren();
     container.style.gridTemplate = `repeat(${rows}, 1fr) / repeat(${cols}, 1fr)`;
@@ -160,16 +186,19 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange, onSl
     setLayout,
     show,
     onDrop(fn) { onDropSeries = fn; },
+    showMpr,
+    mprViewports: () => mpr?.viewports() ?? null,
     slots: () => slots,
     setIndex,
     currentIndex,
-    activeSlot: () => slots[activeIndex],
-    active: () => viewportOf(slots[activeIndex]),
+    activeSlot: () => slots[activeIndex] ?? null,
+    active: () => (slots[activeIndex] ? viewportOf(slots[activeIndex]) : null),
     refresh: refreshOverlay,
     resize,
     destroy() {
       window.removeEventListener('resize', resize);
       slots.forEach((s) => { toolUtilities.stackPrefetch.disable(s.element); s.stopWatching?.(); });
+      mpr?.destroy();
       engine.destroy();
     },
   };

@@ -126,6 +126,34 @@ export function mount(root, params, ctx) {
       await grid.show(grid.slots()[1], priorSeries[0]);
     }
 
+    // MPR of the active viewport's series in place of the grid; again (or a layout) goes back.
+    async function toggleMpr() {
+      if (grid.layout === 'mpr') {
+        await grid.setLayout(layoutSelect.value);
+        mprButton.classList.remove('on');
+        return;
+      }
+      const slot = grid.activeSlot();
+      if (!slot?.series) return;
+      status.textContent = t('loading');
+      const refusal = await grid.showMpr(slot.series);
+      status.textContent = refusal || '';
+      mprButton.classList.toggle('on', !refusal);
+    }
+
+    // In MPR the window presets, invert and reset apply to the three planes together.
+    function runOnMpr(action, viewports) {
+      const apply = (props) => viewports.forEach((v) => { v.setProperties(props); v.render(); });
+      if (action.startsWith('preset:')) {
+        const preset = WINDOW_PRESETS[action.slice('preset:'.length)];
+        if (preset) apply({ voiRange: voi(preset) });
+      } else if (action === 'invert') {
+        apply({ invert: !viewports[0].getProperties().invert });
+      } else if (action === 'reset' || action === 'fit') {
+        viewports.forEach((v) => { v.resetCamera(); if (action === 'reset') v.resetProperties(); v.render(); });
+      }
+    }
+
     function toggleLink() {
       const on = linker.toggle();
       linkButton.classList.toggle('on', on);
@@ -189,6 +217,9 @@ export function mount(root, params, ctx) {
         return;
       }
       if (action === 'link') { toggleLink(); return; }
+      if (action === 'mpr') { toggleMpr(); return; }
+      const mprViewports = grid.mprViewports();
+      if (mprViewports) { runOnMpr(action, mprViewports); return; }
       const viewport = grid.active();
       if (!viewport || !viewport.getImageIds?.().length) return;
       if (action.startsWith('preset:')) {
@@ -201,12 +232,16 @@ export function mount(root, params, ctx) {
 
     const button = (action, label, attrs = {}) => h('button', { title: label, onclick: () => run(action), dataset: { action }, ...attrs }, label);
     const toolButton = (action) => button(action, t(action), { dataset: { tool: action, action } });
-    const layoutSelect = h('select', { title: t('layout'), 'data-testid': 'layout', onchange: (e) => grid.setLayout(e.target.value) },
+    const layoutSelect = h('select', {
+      title: t('layout'), 'data-testid': 'layout',
+      onchange: (e) => { mprButton.classList.remove('on'); grid.setLayout(e.target.value); },
+    },
       Object.keys(LAYOUTS).map((name) => h('option', { value: name }, name)));
     const linkButton = button('link', t('link'), { 'aria-pressed': 'false' });
+    const mprButton = button('mpr', t('mpr'));
     const toolbar = h('div', { class: 'toolbar', 'data-testid': 'toolbar' },
       h('button', { onclick: () => navigate('/worklist') }, `← ${t('back')}`),
-      layoutSelect, linkButton,
+      layoutSelect, linkButton, mprButton,
       ['windowLevel', 'pan', 'zoom', 'length', 'angle', 'ellipse', 'rectangle', 'arrow'].map(toolButton),
       h('select', {
         title: t('presets'), 'data-testid': 'presets',
