@@ -148,6 +148,7 @@ def phantom_ct_series(
     slices: int,
     spacing: float,
     size: int = 128,
+    accession: str = "",
 ) -> tuple[str, tuple[Path, ...]]:
     """An axial CT volume of known geometry (1 mm pixels, `spacing` mm between slices, z from
     `spacing` upwards): water (0 HU) filling the whole field with a bone sphere (1000 HU) of
@@ -165,6 +166,7 @@ def phantom_ct_series(
         ds = ct_dataset(patient_id=patient_id, study_uid=study_uid, series_uid=series_uid,
                         series_number=series_number, instance_number=i, size=size)
         ds.StudyDate = study_date
+        ds.AccessionNumber = accession
         ds.SeriesDescription = f"Phantom {spacing:g} mm"
         ds.FrameOfReferenceUID = frame_of_reference_uid
         ds.ImagePositionPatient = [0, 0, z]

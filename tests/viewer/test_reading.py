@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.viewer.conftest import THICK, THIN, ReadingSite, shot
+from tests.viewer.conftest import CLAIM_LINK, ORDER_PROCEDURE, THICK, THIN, ReadingSite, shot
 from tests.viewer.test_viewer import READY, login, until
 
 pytestmark = pytest.mark.timeout(600)
@@ -60,6 +60,19 @@ def open_reader(page: Any, site: ReadingSite) -> None:
     page.wait_for_selector(f"{cell(0)} [data-testid=slice][data-index]")
 
 
+def test_the_worklist_shows_the_order_and_its_claim_link(
+    page: Any, reading_site: ReadingSite,
+) -> None:
+    page.goto(f"{reading_site.url}/viewer/#/worklist")
+    order = page.locator(f"tr[data-study-uid='{reading_site.study_uid}'] [data-testid=order]")
+    order.wait_for()
+    text = order.inner_text()
+    assert reading_site.accession in text and ORDER_PROCEDURE in text
+    assert order.locator("[data-testid=order-status]").inner_text().strip() == "đã có ảnh"
+    assert order.locator("[data-testid=claim-link]").inner_text() == f"Hồ sơ BHYT: {CLAIM_LINK}"
+    shot(page, "10-worklist-order")
+
+
 def test_scroll_bar_and_linked_scrolling(page: Any, reading_site: ReadingSite) -> None:
     open_reader(page, reading_site)
     bar = page.locator(f"{cell(0)} [data-testid=scrollbar]")
@@ -98,7 +111,7 @@ def test_scroll_bar_and_linked_scrolling(page: Any, reading_site: ReadingSite) -
     assert abs(position_mm(page, 1) - position_mm(page, 0)) <= THICK["spacing"] / 2
     assert page.locator(f"{cell(1)} [data-testid=scrollbar]").input_value() == str(
         slice_index(page, 1))
-    shot(page, "10-linked-scrolling")
+    shot(page, "11-linked-scrolling")
     # Off again: the right viewport stays where it is.
     page.click("[data-action=link]")
     right = slice_index(page, 1)
@@ -135,7 +148,7 @@ def test_a_prior_study_opens_beside_the_current_one(page: Any, reading_site: Rea
     assert float(np.mean(gray > 235)) > 0.002, "no bone on the prior's canvas"
     # Its series are listed with the current study's, ready to drag to any viewport.
     assert page.locator(".prior-series .thumb").count() == 1
-    shot(page, "11-prior-side-by-side")
+    shot(page, "12-prior-side-by-side")
 
 
 def footprint(gray: np.ndarray) -> tuple[int, int]:
@@ -183,7 +196,7 @@ def test_mpr_reformats_the_ct_volume(page: Any, reading_site: ReadingSite) -> No
         "(args) => JSON.stringify([...document.querySelectorAll(args[0])].map((l) => ['x1', 'y1',"
         " 'x2', 'y2'].map((a) => l.getAttribute(a)).join(','))) !== args[1]",
         arg=["[data-testid=mpr-axial] svg line", json.dumps(before)])
-    shot(page, "12-mpr")
+    shot(page, "13-mpr")
     # Back to the stack layout.
     page.click("[data-action=mpr]")
     page.wait_for_selector(f"{cell(0)} [data-testid=slice][data-index]")

@@ -33,6 +33,8 @@ const TEXTS = {
     mprUnavailable: 'Không dựng MPR được: {reason}', mprNoGeometry: 'loạt ảnh không phải khối lát song song',
     mprTooLarge: 'khối ảnh {mb} MB vượt giới hạn bộ nhớ {limit} MB', mprNoWebgl: 'trình duyệt không có WebGL',
     claim: 'Hồ sơ BHYT',
+    order_scheduled: 'đã hẹn', order_in_progress: 'đang chụp', order_images_received: 'đã có ảnh',
+    order_completed: 'đã chụp xong', order_discontinued: 'dừng chụp', order_cancelled: 'đã huỷ',
   },
   en: {
     appName: 'Lienthong',
@@ -67,6 +69,8 @@ const TEXTS = {
     mprUnavailable: 'MPR is not available: {reason}', mprNoGeometry: 'the series is not a volume of parallel slices',
     mprTooLarge: 'the volume needs {mb} MB, over the {limit} MB memory limit', mprNoWebgl: 'the browser has no WebGL',
     claim: 'Claim',
+    order_scheduled: 'scheduled', order_in_progress: 'in progress', order_images_received: 'images received',
+    order_completed: 'completed', order_discontinued: 'discontinued', order_cancelled: 'cancelled',
   },
 };
 
