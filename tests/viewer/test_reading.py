@@ -201,3 +201,25 @@ def test_mpr_reformats_the_ct_volume(page: Any, reading_site: ReadingSite) -> No
     page.click("[data-action=mpr]")
     page.wait_for_selector(f"{cell(0)} [data-testid=slice][data-index]")
     assert page.locator(".grid[data-mpr]").count() == 0
+
+
+def test_the_series_arrives_in_one_stream(page: Any, reading_site: ReadingSite) -> None:
+    """The first image is fetched on its own; every other frame comes from one series pixel
+    data response, not from one request per frame."""
+    open_reader(page, reading_site)
+    page.wait_for_function(
+        "() => performance.getEntriesByName('lt:series-loaded').length > 0")
+    requests = page.evaluate(
+        "() => performance.getEntriesByType('resource').map((e) => e.name)"
+        ".filter((n) => /[/](frames[/]|pixeldata)/.test(n))")
+    streams = [r for r in requests if r.endswith("/pixeldata")]
+    frames = [r for r in requests if "/frames/" in r]
+    assert len(streams) == 1 and reading_site.thin_series in streams[0]
+    assert 1 <= len(frames) < THIN["slices"] // 4, frames
+    # Every slice is in the cache: the last one shows at once.
+    page.click("[data-testid=series-list] h3")
+    page.keyboard.press("End")
+    until(page, f"document.querySelector(\"{cell(0)} [data-testid=slice]\").dataset.index "
+                f"=== '{THIN['slices']}'")
+    gray = canvas_gray(page, cell(0))
+    assert float(np.mean((gray > 90) & (gray < 170))) > 0.2

@@ -6,13 +6,17 @@
 import { init as coreInit, imageLoadPoolManager, Enums as CoreEnums } from '@cornerstonejs/core';
 import { init as toolsInit } from '@cornerstonejs/tools';
 import { init as loaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
+import { createSeriesStreams } from './seriesstream.js';
 import { registerTools } from './tools.js';
 
 export const FRAME_ACCEPT =
   'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1';
 
-/** Initialise once per page load; returns { wadors } for the metadata manager. */
-export function createCornerstone(session) {
+/**
+ * Initialise once per page load; returns { wadors } (its metadata manager takes the series
+ * metadata) and { streams } (whole-series loading, see seriesstream.js).
+ */
+export function createCornerstone(session, api) {
   let ready = null;
   return function ensureInitialised() {
     ready ??= (async () => {
@@ -28,7 +32,9 @@ export function createCornerstone(session) {
       // Prefetch requests must not starve the frame the user is looking at.
       imageLoadPoolManager.setMaxSimultaneousRequests(CoreEnums.RequestType.Interaction, 6);
       registerTools();
-      return { wadors };
+      const streams = createSeriesStreams({ api, wadors, accept: FRAME_ACCEPT });
+      streams.registerLoader();
+      return { wadors, streams };
     })();
     return ready;
   };

@@ -14,13 +14,17 @@ export const LAYOUTS = { '1x1': [1, 1], '1x2': [1, 2], '2x2': [2, 2] };
 const { Events, ViewportType } = CoreEnums;
 
 /**
- * createGrid(container, { toolGroup, t, loadSeries, onChange, onSlice }) ->
+ * createGrid(container, { toolGroup, t, loadSeries, streamSeries, onChange, onSlice, labelOf }) ->
  *   { setLayout, show(slot, series), active(), activeSlot(), slots(), setIndex, currentIndex, destroy }.
  * loadSeries(series) resolves to { imageIds, byImageId, geometry } (see dicomweb.js);
  * onSlice(slot, index) after a viewport showed another slice (for linked scrolling);
- * labelOf(series) a caption for the cell (e.g. "Prior 03/06/2025"), or ''.
+ * labelOf(series) a caption for the cell (e.g. "Prior 03/06/2025"), or '';
+ * streamSeries(series, imageIds) loads the whole series into the cache (a promise); without it,
+ * or when it fails, Cornerstone's stack prefetch fetches the frames one by one.
  */
-export function createGrid(container, { toolGroup, t, loadSeries, onChange, onSlice, labelOf }) {
+export function createGrid(container, {
+  toolGroup, t, loadSeries, streamSeries, onChange, onSlice, labelOf,
+}) {
   const engineId = `engine-${Math.random().toString(36).slice(2)}`;
   const engine = new RenderingEngine(engineId);
   let slots = [];
@@ -114,6 +118,7 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange, onSl
     slot.cell.dataset.seriesUid = series.uid;
     performance.mark('lt:series-requested', { detail: series.uid });
     const { imageIds, byImageId, geometry } = await loadSeries(series);
+    performance.mark('lt:metadata-loaded', { detail: series.uid });
     slot.byImageId = byImageId;
     slot.geometry = geometry;
     const viewport = viewportOf(slot);
@@ -123,10 +128,15 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange, onSl
     slot.element.addEventListener(Events.IMAGE_RENDERED, () => {
       performance.mark('lt:first-image', { detail: series.uid });
     }, { once: true });
-    await viewport.setStack(imageIds, 0);
+    const loading = viewport.setStack(imageIds, 0);
+    // The rest of the series comes in one stream beside the first image's own request.
+    const prefetchOneByOne = () => {
+      if (slot.series === series) toolUtilities.stackPrefetch.enable(slot.element);
+    };
+    if (streamSeries) streamSeries(series, imageIds).catch(prefetchOneByOne);
+    await loading;
     viewport.render();
-    // The first image is on screen; fetch the rest around it, nearest first.
-    toolUtilities.stackPrefetch.enable(slot.element);
+    if (!streamSeries) prefetchOneByOne();
     refreshOverlay(slot);
   }
 

@@ -38,20 +38,24 @@ export function mount(root, params, ctx) {
   }
 
   (async () => {
+    // The series list and Cornerstone's start-up do not depend on each other: run them together.
+    const starting = ctx.cornerstone();
     let series;
     try {
       series = await studySeries(api, studyUID);
+      performance.mark('lt:series-listed');
     } catch (error) {
       forbidden(error.status === 403 ? t('forbidden') : t('error', { error: error.message }));
       return;
     }
     if (!alive) return;
-    const { wadors } = await ctx.cornerstone();
+    const { wadors, streams } = await starting;
+    performance.mark('lt:cornerstone-ready');
     if (!alive) return;
-    build(series, wadors);
+    build(series, wadors, streams);
   })();
 
-  function build(series, wadors) {
+  function build(series, wadors, streams) {
     const toolGroupId = `reader-${Math.random().toString(36).slice(2)}`;
     const toolGroup = createToolGroup(toolGroupId);
     cleanups.push(() => destroyToolGroup(toolGroupId));
@@ -60,6 +64,19 @@ export function mount(root, params, ctx) {
       if (!cache.has(s.uid)) cache.set(s.uid, seriesImageIds(api, wadors, s.studyUID, s.uid, window.location.origin));
       return cache.get(s.uid);
     };
+    // One pixel data stream per series while the reader is open (aborted when it closes).
+    const streaming = new Map();
+    const aborter = new AbortController();
+    cleanups.push(() => aborter.abort());
+    const streamSeries = (s, imageIds) => {
+      if (!streaming.has(s.uid)) {
+        const url = `/dicomweb/studies/${encodeURIComponent(s.studyUID)}/series/${encodeURIComponent(s.uid)}/pixeldata`;
+        const done = streams.stream(url, imageIds, { signal: aborter.signal });
+        done.catch(() => streaming.delete(s.uid));
+        streaming.set(s.uid, done);
+      }
+      return streaming.get(s.uid);
+    };
     const gridHost = h('div', { class: 'grid' });
     const priorDates = new Map(); // StudyInstanceUID -> StudyDate of the priors opened
     const linker = createLinker({
@@ -67,7 +84,7 @@ export function mount(root, params, ctx) {
       setIndex: (slot, index) => grid.setIndex(slot, index),
     });
     const grid = createGrid(gridHost, {
-      toolGroup, t, loadSeries,
+      toolGroup, t, loadSeries, streamSeries,
       onSlice: (slot, index) => linker.follow(slot, index, grid.slots()),
       labelOf: (s) => (priorDates.has(s.studyUID) ? `${t('prior')} ${formatDate(priorDates.get(s.studyUID))}` : ''),
     });
@@ -276,6 +293,8 @@ export function mount(root, params, ctx) {
     document.addEventListener('keydown', onKey);
     cleanups.push(() => document.removeEventListener('keydown', onKey));
 
+    // The first series' metadata loads while the rendering engine sets up its viewport.
+    if (series.length) loadSeries(series[0]).catch(() => {});
     grid.setLayout('1x1').then(async () => {
       if (!series.length) { status.textContent = t('noStudies'); return; }
       await grid.show(grid.activeSlot(), series[0]);
