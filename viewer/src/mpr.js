@@ -5,8 +5,8 @@
 // the volume would not fit the memory budget; the caller shows the reason.
 
 import {
-  Enums as CoreEnums, cache, eventTarget, getShouldUseCPURendering, setVolumesForViewports,
-  utilities as coreUtilities, volumeLoader,
+  Enums as CoreEnums, RenderingEngine, cache, eventTarget, getShouldUseCPURendering,
+  setUseCPURendering, setVolumesForViewports, utilities as coreUtilities, volumeLoader,
 } from '@cornerstonejs/core';
 import { h } from './dom.js';
 import { value } from './dicomweb.js';
@@ -24,11 +24,11 @@ const PLANES = [
 ];
 
 /** Why `series` (with its loadSeries() data) cannot be reformatted, or null when it can. */
-export function mprRefusal(series, { imageIds, byImageId, geometry }, t, deviceMemoryGiB) {
+export function mprRefusal(series, { imageIds, byImageId, geometry }, { t, webgl, deviceMemoryGiB }) {
   if (!MPR_MODALITIES.includes(series.modality) || imageIds.length < 3 || !geometry?.normal) {
     return t('mprUnavailable', { reason: t('mprNoGeometry') });
   }
-  if (getShouldUseCPURendering()) return t('mprUnavailable', { reason: t('mprNoWebgl') });
+  if (!webgl) return t('mprUnavailable', { reason: t('mprNoWebgl') });
   const first = byImageId.get(imageIds[0]);
   const bytes = Number(value(first, 'Rows')) * Number(value(first, '00280011')) * imageIds.length * 4;
   const budget = Math.min(cache.getMaxCacheSize(), (deviceMemoryGiB || 4) * 1024 * MIB * MEMORY_SHARE);
@@ -40,11 +40,25 @@ export function mprRefusal(series, { imageIds, byImageId, geometry }, t, deviceM
   return null;
 }
 
+/** A rendering engine on WebGL even where stacks render on the CPU (the flag is read when the
+ * engine and its viewports are made, so it is lifted only meanwhile). */
+function gpuEngine(id, viewports) {
+  const cpu = getShouldUseCPURendering();
+  setUseCPURendering(false);
+  try {
+    const engine = new RenderingEngine(id);
+    engine.setViewports(viewports);
+    return engine;
+  } finally {
+    setUseCPURendering(cpu);
+  }
+}
+
 /**
- * openMpr({ engine, container, imageIds, volumeId, t }) -> { viewports(), destroy() }.
+ * openMpr({ container, imageIds, volumeId, t }) -> { viewports(), destroy() }.
  * `container` gets three cells; the volume streams in and the planes fill as slices arrive.
  */
-export async function openMpr({ engine, container, imageIds, volumeId, t }) {
+export async function openMpr({ container, imageIds, volumeId, t }) {
   const toolGroupId = `mpr-${Math.random().toString(36).slice(2)}`;
   const cells = PLANES.map(([name]) => {
     const host = h('div', { class: 'cs-element', oncontextmenu: (e) => e.preventDefault() });
@@ -60,10 +74,12 @@ export async function openMpr({ engine, container, imageIds, volumeId, t }) {
   container.replaceChildren(...cells.map((c) => c.cell));
   container.dataset.mpr = 'loading';
 
-  engine.setViewports(cells.map((c, i) => ({
+  const engine = gpuEngine(`${toolGroupId}-engine`, cells.map((c, i) => ({
     viewportId: c.viewportId, type: ViewportType.ORTHOGRAPHIC, element: c.host,
     defaultOptions: { orientation: PLANES[i][1], background: [0, 0, 0] },
   })));
+  const resize = () => engine.resize(true, true);
+  window.addEventListener('resize', resize);
   const listeners = [];
   const listen = (target, name, fn) => { target.addEventListener(name, fn); listeners.push([target, name, fn]); };
   cells.forEach((c) => {
@@ -102,8 +118,9 @@ export async function openMpr({ engine, container, imageIds, volumeId, t }) {
     viewports: () => cells.map((c) => engine.getViewport(c.viewportId)).filter(Boolean),
     destroy() {
       listeners.forEach(([target, name, fn]) => target.removeEventListener(name, fn));
+      window.removeEventListener('resize', resize);
       destroyToolGroup(toolGroupId);
-      cells.forEach((c) => engine.getViewport(c.viewportId) && engine.disableElement(c.viewportId));
+      engine.destroy();
       cache.removeVolumeLoadObject(volumeId);
       delete container.dataset.mpr;
     },

@@ -14,10 +14,12 @@ export function createOverlay(t) {
   const bottomRight = h('div', { class: 'ov br' }, h('div', {}, position), h('div', {}, zoom));
   const element = h('div', { class: 'overlay' }, topLeft, topRight, bottomLeft, bottomRight);
 
+  let shown = null;
   return {
     element,
     setInstance(instance) {
-      if (!instance) return;
+      if (!instance || instance === shown) return;
+      shown = instance;
       topLeft.replaceChildren(
         h('div', { 'data-testid': 'patient' }, formatName(value(instance, 'PatientName'))),
         h('div', {}, `${value(instance, 'PatientID') ?? ''}`),

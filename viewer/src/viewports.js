@@ -23,7 +23,7 @@ const { Events, ViewportType } = CoreEnums;
  * or when it fails, Cornerstone's stack prefetch fetches the frames one by one.
  */
 export function createGrid(container, {
-  toolGroup, t, loadSeries, streamSeries, onChange, onSlice, labelOf,
+  toolGroup, t, loadSeries, streamSeries, onChange, onSlice, labelOf, webgl = true,
 }) {
   const engineId = `engine-${Math.random().toString(36).slice(2)}`;
   const engine = new RenderingEngine(engineId);
@@ -70,7 +70,14 @@ export function createGrid(container, {
     const slot = {
       index, cell, element: canvasHost, overlay, scrollbar, label, viewportId: `vp-${index}`, series: null,
     };
-    const update = () => refreshOverlay(slot);
+    // Several events fire per rendered frame: redraw the overlay once, before the next paint.
+    const update = () => {
+      if (slot.overlayPending) return;
+      slot.overlayPending = requestAnimationFrame(() => {
+        slot.overlayPending = 0;
+        refreshOverlay(slot);
+      });
+    };
     [Events.STACK_NEW_IMAGE, Events.VOI_MODIFIED, Events.CAMERA_MODIFIED, Events.IMAGE_RENDERED]
       .forEach((name) => canvasHost.addEventListener(name, update));
     canvasHost.addEventListener(Events.STACK_NEW_IMAGE, (evt) => {
@@ -157,14 +164,14 @@ export function createGrid(container, {
   /** MPR of `series` in place of the stack viewports; resolves to the refusal text or null. */
   async function showMpr(series) {
     const data = await loadSeries(series);
-    const refusal = mprRefusal(series, data, t, navigator.deviceMemory);
+    const refusal = mprRefusal(series, data, { t, webgl, deviceMemoryGiB: navigator.deviceMemory });
     if (refusal) return refusal;
     beforeMpr = layout === 'mpr' ? beforeMpr : slots.map((s) => s.series);
     teardown();
     slots = [];
     layout = 'mpr';
     mpr = await openMpr({
-      engine, container, imageIds: data.imageIds, volumeId: `cornerstoneStreamingImageVolume:${series.uid}`, t,
+      container, imageIds: data.imageIds, volumeId: `cornerstoneStreamingImageVolume:${series.uid}`, t,
     });
     return null;
   }

@@ -49,13 +49,13 @@ export function mount(root, params, ctx) {
       return;
     }
     if (!alive) return;
-    const { wadors, streams } = await starting;
+    const { wadors, streams, webgl } = await starting;
     performance.mark('lt:cornerstone-ready');
     if (!alive) return;
-    build(series, wadors, streams);
+    build(series, { wadors, streams, webgl });
   })();
 
-  function build(series, wadors, streams) {
+  function build(series, { wadors, streams, webgl }) {
     const toolGroupId = `reader-${Math.random().toString(36).slice(2)}`;
     const toolGroup = createToolGroup(toolGroupId);
     cleanups.push(() => destroyToolGroup(toolGroupId));
@@ -84,7 +84,7 @@ export function mount(root, params, ctx) {
       setIndex: (slot, index) => grid.setIndex(slot, index),
     });
     const grid = createGrid(gridHost, {
-      toolGroup, t, loadSeries, streamSeries,
+      toolGroup, t, loadSeries, streamSeries, webgl,
       onSlice: (slot, index) => linker.follow(slot, index, grid.slots()),
       labelOf: (s) => (priorDates.has(s.studyUID) ? `${t('prior')} ${formatDate(priorDates.get(s.studyUID))}` : ''),
     });
