@@ -61,11 +61,12 @@ BREAKDOWN_JS = """() => {
     last_byte_ms: lastByte - open, decode_tail_ms: loaded - lastByte,
   };
 }"""
-# Frames per second as the radiologist sees them: the page itself drives the interaction, one
-# synthetic input event per animation frame (mouse drag with the window/level tool, or a wheel
-# notch for stack scroll), for `ms` milliseconds, and counts the frames Cornerstone rendered
-# (IMAGE_RENDERED). Playwright's own mouse events would add a CDP round trip per event.
-FPS_JS = """async ([action, ms]) => {
+# Frames per second as the radiologist sees them, counted from Cornerstone's IMAGE_RENDERED
+# events with the page's clock. Window/level: the page itself drags the mouse, one synthetic
+# move per animation frame, so no CDP round trip sits between two moves. Stack scroll needs
+# trusted wheel events (the tools ignore synthetic wheels), so Playwright sends notches as fast
+# as it can and the rate is frames rendered between the first and the last render.
+WL_FPS_JS = """async (ms) => {
   const element = document.querySelector('[data-testid=viewport-0] .cs-element');
   const box = element.getBoundingClientRect();
   const x0 = box.left + box.width / 2;
@@ -76,21 +77,16 @@ FPS_JS = """async ([action, ms]) => {
   let rendered = 0;
   const count = () => { rendered += 1; };
   element.addEventListener('CORNERSTONE_IMAGE_RENDERED', count);
-  if (action === 'wl') mouse('mousedown', x0, y0, element);
+  mouse('mousedown', x0, y0, element);
   const start = performance.now();
   let step = 0;
   let now = start;
   while (now - start < ms) {
     step += 1;
-    if (action === 'wl') {
-      mouse('mousemove', x0 + ((step * 3) % 200) - 100, y0 + ((step * 2) % 100) - 50, document);
-    } else {
-      element.dispatchEvent(new WheelEvent('wheel', { bubbles: true, cancelable: true,
-        clientX: x0, clientY: y0, deltaY: Math.floor(step / 40) % 2 ? -100 : 100, deltaMode: 0 }));
-    }
+    mouse('mousemove', x0 + ((step * 3) % 200) - 100, y0 + ((step * 2) % 100) - 50, document);
     now = await new Promise((resolve) => requestAnimationFrame(resolve));
   }
-  if (action === 'wl') mouse('mouseup', x0, y0, document);
+  mouse('mouseup', x0, y0, document);
   element.removeEventListener('CORNERSTONE_IMAGE_RENDERED', count);
   return { fps: (rendered * 1000) / (now - start), animation_frames: step };
 }"""
@@ -140,9 +136,33 @@ def open_study(page: Any, url: str, study_uid: str) -> dict[str, float]:
             **page.evaluate(BREAKDOWN_JS)}
 
 
+SCROLL_COUNT_JS = """() => {
+  const element = document.querySelector('[data-testid=viewport-0] .cs-element');
+  const seen = { n: 0, first: 0, last: 0 };
+  window.__scrollFrames = seen;
+  element.addEventListener('CORNERSTONE_IMAGE_RENDERED', () => {
+    const now = performance.now();
+    if (!seen.n) seen.first = now;
+    seen.n += 1;
+    seen.last = now;
+  });
+}"""
+
+
 def fps(page: Any, action: str, seconds: float = 2.0) -> float:
-    result = page.evaluate(FPS_JS, [action, seconds * 1000])
-    return float(result["fps"])
+    if action == "wl":
+        return float(page.evaluate(WL_FPS_JS, seconds * 1000)["fps"])
+    page.evaluate(SCROLL_COUNT_JS)
+    box = page.locator("[data-testid=viewport-0]").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    start, notches = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        notches += 1
+        page.mouse.wheel(0, 120 if (notches // 20) % 2 == 0 else -120)  # 20 down, 20 up
+    seen = page.evaluate("() => window.__scrollFrames")
+    if seen["n"] < 2:
+        return 0.0
+    return float((seen["n"] - 1) * 1000 / (seen["last"] - seen["first"]))
 
 
 def measure(url: str, studies: list[str], repeat: int, throttled: bool) -> dict[str, Any]:
