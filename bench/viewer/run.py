@@ -62,11 +62,12 @@ BREAKDOWN_JS = """() => {
   };
 }"""
 # Frames per second as the radiologist sees them, counted from Cornerstone's IMAGE_RENDERED
-# events with the page's clock. Window/level: the page itself drags the mouse, one synthetic
-# move per animation frame, so no CDP round trip sits between two moves. Stack scroll needs
+# events with the page's clock. Window/level, and stack scroll by the arrow keys: the page itself
+# sends one synthetic mouse move / key press per animation frame, so no CDP round trip sits
+# between two inputs. Stack scroll needs
 # trusted wheel events (the tools ignore synthetic wheels), so Playwright sends notches as fast
 # as it can and the rate is frames rendered between the first and the last render.
-WL_FPS_JS = """async (ms) => {
+WL_FPS_JS = """async ([action, ms]) => {
   const element = document.querySelector('[data-testid=viewport-0] .cs-element');
   const box = element.getBoundingClientRect();
   const x0 = box.left + box.width / 2;
@@ -74,19 +75,31 @@ WL_FPS_JS = """async (ms) => {
   const mouse = (type, x, y, target) => target.dispatchEvent(new MouseEvent(type, {
     bubbles: true, cancelable: true, clientX: x, clientY: y, pageX: x, pageY: y, button: 0,
     buttons: type === 'mouseup' ? 0 : 1, view: window }));
+  const slice = document.querySelector('[data-testid=viewport-0] [data-testid=slice]');
+  const total = Number(slice.textContent.split('/').pop());
+  let direction = 1;
   let rendered = 0;
   const count = () => { rendered += 1; };
   element.addEventListener('CORNERSTONE_IMAGE_RENDERED', count);
-  mouse('mousedown', x0, y0, element);
+  if (action === 'wl') mouse('mousedown', x0, y0, element);
   const start = performance.now();
   let step = 0;
   let now = start;
   while (now - start < ms) {
     step += 1;
-    mouse('mousemove', x0 + ((step * 3) % 200) - 100, y0 + ((step * 2) % 100) - 50, document);
+    if (action === 'wl') {
+      mouse('mousemove', x0 + ((step * 3) % 200) - 100, y0 + ((step * 2) % 100) - 50, document);
+    } else {
+      // The reader's arrow keys: down to the last slice, then up to the first.
+      const index = Number(slice.dataset.index);
+      if (index >= total) direction = -1;
+      if (index <= 1) direction = 1;
+      document.dispatchEvent(new KeyboardEvent('keydown', {
+        key: direction > 0 ? 'ArrowDown' : 'ArrowUp', bubbles: true, cancelable: true }));
+    }
     now = await new Promise((resolve) => requestAnimationFrame(resolve));
   }
-  mouse('mouseup', x0, y0, document);
+  if (action === 'wl') mouse('mouseup', x0, y0, document);
   element.removeEventListener('CORNERSTONE_IMAGE_RENDERED', count);
   return { fps: (rendered * 1000) / (now - start), animation_frames: step };
 }"""
@@ -150,8 +163,11 @@ SCROLL_COUNT_JS = """() => {
 
 
 def fps(page: Any, action: str, seconds: float = 2.0) -> float:
-    if action == "wl":
-        return float(page.evaluate(WL_FPS_JS, seconds * 1000)["fps"])
+    """Rendered frames per second during a window/level drag ("wl") or stack scroll; for the
+    scroll, also prints how many wheel notches per second reached the page (the input rate
+    bounds what can be rendered)."""
+    if action in ("wl", "keys"):
+        return float(page.evaluate(WL_FPS_JS, [action, seconds * 1000])["fps"])
     page.evaluate(SCROLL_COUNT_JS)
     box = page.locator("[data-testid=viewport-0]").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -160,6 +176,8 @@ def fps(page: Any, action: str, seconds: float = 2.0) -> float:
         notches += 1
         page.mouse.wheel(0, 120 if (notches // 20) % 2 == 0 else -120)  # 20 down, 20 up
     seen = page.evaluate("() => window.__scrollFrames")
+    print(f"scroll: {notches / (time.perf_counter() - start):.1f} wheel notches/s sent, "
+          f"{seen['n']} frames rendered", file=sys.stderr)
     if seen["n"] < 2:
         return 0.0
     return float((seen["n"] - 1) * 1000 / (seen["last"] - seen["first"]))
@@ -195,6 +213,7 @@ def measure(url: str, studies: list[str], repeat: int, throttled: bool) -> dict[
             if not throttled:
                 result["wl_fps"] = fps(page, "wl")
                 result["scroll_fps"] = fps(page, "scroll")
+                result["scroll_keys_fps"] = fps(page, "keys")
             out[name] = result
         context.close()
     return out
