@@ -1,7 +1,9 @@
 """WADO-RS (PS3.18 10.4): instances, metadata, frames and bulk data of stored studies.
 
 Instances are streamed from the store file by file (or transcoded one at a time in memory);
-metadata comes from the index only; frames and bulk data read one file.
+metadata comes from the index only; frames and bulk data read one file. A series' pixel data
+(every frame of every instance, one part each) streams file by file too: the viewer loads a
+whole series in one request instead of one request per frame.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from gateway.dicomweb.media import (
     DICOM,
     DICOM_JSON,
     OCTET_STREAM,
+    FrameChoice,
     NotAcceptable,
     frame_choice,
     instance_syntaxes,
@@ -45,6 +48,7 @@ from gateway.dicomweb.multipart import (
     write_parts,
 )
 from gateway.dicomweb.resources import (
+    ResourceNotFound,
     StoredInstance,
     check_uid,
     metadata_rows,
@@ -211,6 +215,51 @@ async def retrieve_frames(
     part_type = f"{choice.media_type}; transfer-syntax={choice.transfer_syntax}"
     parts = [OutPart(part_type, [frame]) for frame in data]
     return _multipart_response(parts, choice.media_type, choice.transfer_syntax)
+
+
+def _pixeldata_parts(
+    archive: Archive, base: str, plan: list[tuple[StoredInstance, FrameChoice]]
+) -> Iterator[OutPart]:
+    for item, choice in plan:
+        ds = read_instance(archive.store.open(item.file_key))
+        numbers = list(range(1, int(item.number_of_frames or 1) + 1))
+        data = native_frames(ds, numbers) if choice.uncompressed else stored_frames(ds, numbers)
+        url = instance_url(base, item.study_instance_uid, item.series_instance_uid,
+                           item.sop_instance_uid)
+        part_type = f"{choice.media_type}; transfer-syntax={choice.transfer_syntax}"
+        for number, frame in zip(numbers, data, strict=True):
+            yield OutPart(part_type, [frame], location=f"{url}/frames/{number}")
+
+
+@router.get(
+    "/studies/{study}/series/{series}/pixeldata",
+    summary="Series pixel data: every frame of every image, one part each (multipart)",
+)
+def retrieve_series_pixeldata(
+    study: str,
+    _access: StudyAccess,
+    series: str,
+    archive: ArchiveDep,
+    base: BaseUrlDep,
+    accept: str | None = AcceptHeader,
+) -> Response:
+    """Each part carries its frame URL in Content-Location, in instance number order; the
+    representation is chosen per instance as for frames (406 before anything is sent)."""
+    with archive.sessions() as session:
+        items = stored_instances(session, check_uid(study), check_uid(series), None)
+    plan = [(item, frame_choice(accept, item.transfer_syntax_uid))
+            for item in items if item.has_pixels]
+    if not plan:
+        raise ResourceNotFound("the series has no pixel data")
+    kinds = {(choice.media_type, choice.transfer_syntax) for _, choice in plan}
+    media_type, syntax = kinds.pop() if len(kinds) == 1 else (plan[0][1].media_type, None)
+    boundary = new_boundary()
+    media = content_type_header(media_type, boundary, syntax)
+    return StreamingResponse(
+        write_parts(_pixeldata_parts(archive, base, plan), boundary),
+        media_type=None,
+        headers={**PRIVATE_HEADERS, "Content-Type": media},
+    )
 
 
 @router.get(

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pacs.index.attributes import fold_name
 from pacs.index.models import Series, Study
+from pacs.orders.models import ImagingOrder
 from pacs.reports.models import Report
 
 MAX_ROWS = 500
@@ -71,6 +72,12 @@ class WorklistRow:
     number_of_series: int
     number_of_instances: int
     report_status: str
+    order_status: str
+    """Status of the imaging order the study is linked to ('' without one)."""
+    order_procedure: str
+    """The order's requested procedure description."""
+    claim_link: str
+    """The order's QĐ 130 episode code (MA_LK), which ties the study to its insurance claim."""
 
 
 def _like_escape(value: str) -> str:
@@ -145,8 +152,10 @@ def search_worklist(session: Session, f: WorklistFilter) -> tuple[int, list[Work
             Study.accession_number.like(f"{_like_escape(f.accession.strip())}%", escape="\\")
         )
     base = (
-        select(Study, status.label("report_status"))
+        select(Study, status.label("report_status"), ImagingOrder.status,
+               ImagingOrder.requested_procedure_description, ImagingOrder.ma_lk)
         .outerjoin(latest, latest.c.study_instance_uid == Study.study_instance_uid)
+        .outerjoin(ImagingOrder, ImagingOrder.study_fk == Study.id)
         .where(*conditions)
     )
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
@@ -172,6 +181,9 @@ def search_worklist(session: Session, f: WorklistFilter) -> tuple[int, list[Work
             number_of_series=s.number_of_series,
             number_of_instances=s.number_of_instances,
             report_status=report_status,
+            order_status=order_status or "",
+            order_procedure=order_procedure or "",
+            claim_link=claim_link or "",
         )
-        for s, report_status in rows
+        for s, report_status, order_status, order_procedure, claim_link in rows
     ]

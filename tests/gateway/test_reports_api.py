@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import select
 
-from gateway.auth.roles import Role
+from gateway.auth.roles import Role, Scope
 from gateway.viewer import CSP
 from pacs.archive import Archive
 from pacs.demo import demo_datasets, encode
@@ -102,6 +102,34 @@ def test_worklist_status_follows_the_report(
     assert [(r["study_instance_uid"], r["report_status"]) for r in signed] == [(uid, "signed")]
     ordered = _worklist(client, token, sort="report_status", order="desc")
     assert ordered[0]["report_status"] == "unread" and ordered[-1]["study_instance_uid"] == uid
+
+
+def test_worklist_shows_the_order_and_claim_link(
+    app: FastAPI, client: TestClient, token_for: Tokens, make_api_key: Callable[..., str],
+    shared_dicom: Path,
+) -> None:
+    from tests.pacs.test_orders import order_payload
+
+    his = {"X-API-Key": make_api_key("his", Scope.ORDERS)}
+    created = client.post("/api/orders", json=order_payload(), headers=his)
+    assert created.status_code == 201, created.text
+    accession = created.json()["accession_number"]
+    files = sorted((shared_dicom / "series" / "ct_head_ge_tilt").glob("*.dcm"))
+    ordered, unordered = pydicom.dcmread(files[0]), pydicom.dcmread(files[1])
+    ordered.AccessionNumber = accession
+    for ds, study_uid in ((ordered, "1.2.826.0.1.3680043.10.1446.9.71"),
+                          (unordered, "1.2.826.0.1.3680043.10.1446.9.72")):
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, f"{study_uid}.1"
+        app.state.archive.ingest(encode(ds), transfer_syntax_uid=ExplicitVRLittleEndian,
+                                 sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID)
+    rows = {r["study_instance_uid"]: r for r in _worklist(client, token_for(Role.RADIOLOGIST))}
+    linked = rows["1.2.826.0.1.3680043.10.1446.9.71"]
+    assert linked["accession_number"] == accession
+    assert linked["order_status"] == "images_received"
+    assert linked["order_procedure"] == "Chụp CT sọ não không tiêm thuốc"
+    assert linked["claim_link"] == "LK2026120300017"
+    alone = rows["1.2.826.0.1.3680043.10.1446.9.72"]
+    assert (alone["order_status"], alone["order_procedure"], alone["claim_link"]) == ("", "", "")
 
 
 def test_worklist_refuses_bad_parameters(client: TestClient, token_for: Tokens) -> None:

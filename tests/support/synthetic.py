@@ -135,3 +135,45 @@ def dataset_digest(path: Path) -> str:
 
 def sop_instance_uid(path: Path) -> str:
     return str(read_file_meta_info(path).MediaStorageSOPInstanceUID)
+
+
+def phantom_ct_series(
+    folder: Path,
+    *,
+    patient_id: str,
+    study_uid: str,
+    frame_of_reference_uid: str,
+    study_date: str,
+    series_number: int,
+    slices: int,
+    spacing: float,
+    size: int = 128,
+    accession: str = "",
+) -> tuple[str, tuple[Path, ...]]:
+    """An axial CT volume of known geometry (1 mm pixels, `spacing` mm between slices, z from
+    `spacing` upwards): water (0 HU) filling the whole field with a bone sphere (1000 HU) of
+    radius size/4 at its centre, so that every reformat has a predictable footprint. Returns the
+    series UID and the files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    series_uid = generate_uid(UID_ROOT)
+    centre = np.array([size / 2, size / 2, slices * spacing / 2])
+    yy, xx = np.mgrid[0:size, 0:size]
+    files: list[Path] = []
+    for i in range(1, slices + 1):
+        z = i * spacing
+        inside = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 + (z - centre[2]) ** 2
+        pixels = np.where(inside <= (size / 4) ** 2, 1000, 0).astype(np.int16)
+        ds = ct_dataset(patient_id=patient_id, study_uid=study_uid, series_uid=series_uid,
+                        series_number=series_number, instance_number=i, size=size)
+        ds.StudyDate = study_date
+        ds.AccessionNumber = accession
+        ds.SeriesDescription = f"Phantom {spacing:g} mm"
+        ds.FrameOfReferenceUID = frame_of_reference_uid
+        ds.ImagePositionPatient = [0, 0, z]
+        ds.SliceLocation = z
+        ds.SliceThickness = spacing
+        ds.WindowCenter = 0
+        ds.WindowWidth = 400
+        ds.PixelData = pixels.tobytes()
+        files.append(write_part10(ds, folder / f"s{series_number:02d}i{i:04d}.dcm"))
+    return series_uid, tuple(files)

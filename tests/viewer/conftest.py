@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.dcmtk import storescu
 from tests.support.server import REPO_ROOT, LienthongServer, lienthong
+from tests.support.synthetic import UID_ROOT, phantom_ct_series
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,6 +63,78 @@ def site(tmp_path_factory: pytest.TempPathFactory, shared_dicom: Path) -> Iterat
         yield Site(f"http://127.0.0.1:{server.http_port}", study_uid, files, server)
     finally:
         server.stop()
+
+
+@dataclass
+class ReadingSite:
+    """A second patient on the same server: today's phantom CT (a 2 mm and a 4 mm series in
+    one frame of reference) and a prior study of the same patient."""
+
+    url: str
+    patient_id: str
+    study_uid: str
+    thin_series: str
+    thick_series: str
+    prior_study_uid: str
+    prior_date: str
+    accession: str
+
+
+THIN = {"slices": 32, "spacing": 2.0}  # 32 x 2 mm: the sagittal reformat is 128 x 64 mm
+THICK = {"slices": 16, "spacing": 4.0}
+PRIOR_DATE = "20250603"
+
+
+@pytest.fixture(scope="session")
+def reading_site(site: Site, tmp_path_factory: pytest.TempPathFactory) -> ReadingSite:
+    from datetime import date
+
+    from pydicom.uid import generate_uid
+
+    folder = tmp_path_factory.mktemp("phantom")
+    patient_id = "LT-PHANTOM-01"
+    study_uid, prior_uid = generate_uid(UID_ROOT), generate_uid(UID_ROOT)
+    frame = generate_uid(UID_ROOT)
+    today = date.today().strftime("%Y%m%d")
+    accession = _order_from_the_his(site, patient_id)
+    thin, thin_files = phantom_ct_series(
+        folder / "thin", patient_id=patient_id, study_uid=study_uid, frame_of_reference_uid=frame,
+        study_date=today, series_number=1, accession=accession, **THIN)
+    thick, thick_files = phantom_ct_series(
+        folder / "thick", patient_id=patient_id, study_uid=study_uid,
+        frame_of_reference_uid=frame, study_date=today, series_number=2, accession=accession,
+        **THICK)
+    _, prior_files = phantom_ct_series(
+        folder / "prior", patient_id=patient_id, study_uid=prior_uid,
+        frame_of_reference_uid=generate_uid(UID_ROOT), study_date=PRIOR_DATE, series_number=1,
+        **THICK)
+    sent = storescu(site.server.dicom_port, [*thin_files, *thick_files, *prior_files])
+    assert sent.returncode == 0, sent.stderr
+    return ReadingSite(site.url, patient_id, study_uid, thin, thick, prior_uid, PRIOR_DATE,
+                       accession)
+
+
+ORDER_PROCEDURE = "Chụp CT sọ não không tiêm thuốc"
+CLAIM_LINK = "LK2026120300099"
+
+
+def _order_from_the_his(site: Site, patient_id: str) -> str:
+    """An imaging order placed through ``/api/orders`` with an API key, as the HIS does; the
+    images sent with its accession number link the study to it."""
+    import httpx
+
+    key = lienthong(site.server.data_dir, "apikeys", "add", "his", "--scope", "orders")
+    key = key.stdout.strip()
+    order = {
+        "patient_id": patient_id, "patient_name": "Thử Nghiệm", "patient_birth_date": "1980-01-01",
+        "patient_sex": "O", "ma_the_bhyt": "DN4797933240567", "ma_lk": CLAIM_LINK,
+        "ma_dich_vu": "18.0001.0001", "requested_procedure_description": ORDER_PROCEDURE,
+        "modality": "CT", "scheduled_station_ae_title": "CT01",
+        "scheduled_at": "2026-12-03T14:30:00", "referring_physician_name": "Phạm Minh Châu",
+    }
+    response = httpx.post(f"{site.url}/api/orders", json=order, headers={"X-API-Key": key})
+    assert response.status_code == 201, response.text
+    return str(response.json()["accession_number"])
 
 
 @pytest.fixture(scope="session")

@@ -42,16 +42,16 @@ export function createApi({ session, onUnauthenticated, fetchFn = (...a) => fetc
     return refreshing;
   }
 
-  async function request(path, { method = 'GET', headers = {}, body, retry = true } = {}) {
+  async function request(path, { method = 'GET', headers = {}, body, retry = true, signal } = {}) {
     const h = { ...headers };
     if (session.accessToken) h.Authorization = `Bearer ${session.accessToken}`;
     if (body !== undefined && !(body instanceof URLSearchParams) && typeof body !== 'string') {
       h['Content-Type'] = 'application/json';
       body = JSON.stringify(body);
     }
-    const response = await fetchFn(path, { method, headers: h, body });
+    const response = await fetchFn(path, { method, headers: h, body, signal });
     if (response.status === 401 && retry && (await refresh())) {
-      return request(path, { method, headers, body, retry: false });
+      return request(path, { method, headers, body, retry: false, signal });
     }
     if (response.status === 401) {
       onUnauthenticated();

@@ -28,6 +28,13 @@ const TEXTS = {
     readOnly: 'Chỉ đọc', tagFilter: 'Lọc thẻ…', fps: 'hình/giây',
     slice: 'Ảnh', windowShort: 'W', levelShort: 'L', shortcutsTitle: 'Phím tắt',
     language: 'English', error: 'Lỗi: {error}',
+    link: 'Cuộn đồng bộ', priors: 'Ca chụp trước', prior: 'Ca trước', noPriors: 'Không có ca chụp trước',
+    mpr: 'MPR', axial: 'Ngang', sagittal: 'Đứng dọc', coronal: 'Đứng ngang', stack: 'Chồng ảnh',
+    mprUnavailable: 'Không dựng MPR được: {reason}', mprNoGeometry: 'loạt ảnh không phải khối lát song song',
+    mprTooLarge: 'khối ảnh {mb} MB vượt giới hạn bộ nhớ {limit} MB', mprNoWebgl: 'trình duyệt không có WebGL',
+    claim: 'Hồ sơ BHYT',
+    order_scheduled: 'đã hẹn', order_in_progress: 'đang chụp', order_images_received: 'đã có ảnh',
+    order_completed: 'đã chụp xong', order_discontinued: 'dừng chụp', order_cancelled: 'đã huỷ',
   },
   en: {
     appName: 'Lienthong',
@@ -57,6 +64,13 @@ const TEXTS = {
     readOnly: 'Read-only', tagFilter: 'Filter tags…', fps: 'fps',
     slice: 'Im', windowShort: 'W', levelShort: 'L', shortcutsTitle: 'Keyboard shortcuts',
     language: 'Tiếng Việt', error: 'Error: {error}',
+    link: 'Linked scrolling', priors: 'Prior studies', prior: 'Prior', noPriors: 'No prior studies',
+    mpr: 'MPR', axial: 'Axial', sagittal: 'Sagittal', coronal: 'Coronal', stack: 'Stack',
+    mprUnavailable: 'MPR is not available: {reason}', mprNoGeometry: 'the series is not a volume of parallel slices',
+    mprTooLarge: 'the volume needs {mb} MB, over the {limit} MB memory limit', mprNoWebgl: 'the browser has no WebGL',
+    claim: 'Claim',
+    order_scheduled: 'scheduled', order_in_progress: 'in progress', order_images_received: 'images received',
+    order_completed: 'completed', order_discontinued: 'discontinued', order_cancelled: 'cancelled',
   },
 };
 

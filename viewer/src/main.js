@@ -26,7 +26,7 @@ export function boot(root) {
   const api = createApi({ session, onUnauthenticated: () => { session.clear(); navigate('/login'); } });
   const ctx = {
     api, session, i18n, navigate,
-    cornerstone: createCornerstone(session),
+    cornerstone: createCornerstone(session, api),
     setLanguage(lang) {
       window.localStorage.setItem(LANG_KEY, lang);
       window.location.reload();

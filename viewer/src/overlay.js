@@ -14,10 +14,12 @@ export function createOverlay(t) {
   const bottomRight = h('div', { class: 'ov br' }, h('div', {}, position), h('div', {}, zoom));
   const element = h('div', { class: 'overlay' }, topLeft, topRight, bottomLeft, bottomRight);
 
+  let shown = null;
   return {
     element,
     setInstance(instance) {
-      if (!instance) return;
+      if (!instance || instance === shown) return;
+      shown = instance;
       topLeft.replaceChildren(
         h('div', { 'data-testid': 'patient' }, formatName(value(instance, 'PatientName'))),
         h('div', {}, `${value(instance, 'PatientID') ?? ''}`),
@@ -25,11 +27,12 @@ export function createOverlay(t) {
       );
       topRight.replaceChildren(
         h('div', {}, value(instance, 'StudyDescription') ?? ''),
-        h('div', {}, formatDate(value(instance, 'StudyDate') ?? '')),
+        h('div', { 'data-testid': 'study-date' }, formatDate(value(instance, 'StudyDate') ?? '')),
         h('div', {}, `${value(instance, 'SeriesNumber') ?? ''} ${value(instance, 'SeriesDescription') ?? ''}`),
       );
       const location = value(instance, '00201041');
       position.textContent = location !== undefined ? `${Number(location).toFixed(1)} mm` : '';
+      position.dataset.mm = location !== undefined ? String(Number(location)) : '';
     },
     setSlice(index, count) {
       slice.textContent = `${t('slice')}: ${index + 1}/${count}`;

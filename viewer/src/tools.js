@@ -3,10 +3,10 @@
 import {
   addTool, ToolGroupManager, Enums as ToolEnums,
   WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool,
-  EllipticalROITool, RectangleROITool, ArrowAnnotateTool, PlanarRotateTool,
+  EllipticalROITool, RectangleROITool, ArrowAnnotateTool, PlanarRotateTool, CrosshairsTool,
 } from '@cornerstonejs/tools';
 
-const { MouseBindings } = ToolEnums;
+const { MouseBindings, KeyboardBindings } = ToolEnums;
 
 /** Tools the left button can hold; the key is the action name used by the UI and shortcuts. */
 export const PRIMARY_TOOLS = {
@@ -31,6 +31,8 @@ const ALL_TOOLS = [
   WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, AngleTool,
   EllipticalROITool, RectangleROITool, ArrowAnnotateTool, PlanarRotateTool,
 ];
+// Registered with the others; only the MPR tool group uses it (it needs volume viewports).
+const MPR_ONLY_TOOLS = [CrosshairsTool];
 
 /** Window presets (width, centre) in HU. */
 export const WINDOW_PRESETS = {
@@ -70,6 +72,8 @@ export const SHORTCUTS = [
   { key: 'f', action: 'fit', label: 'F' },
   { key: 'Escape', action: 'reset', label: 'Esc' },
   { key: 'c', action: 'cine', label: 'C' },
+  { key: 'k', action: 'link', label: 'K' },
+  { key: 'm', action: 'mpr', label: 'M' },
   { key: 'g', action: 'tags', label: 'G' },
   { key: '?', action: 'help', label: '?' },
 ];
@@ -79,7 +83,7 @@ let registered = false;
 /** addTool for every tool we use (Cornerstone keeps them in its own registry). */
 export function registerTools() {
   if (registered) return;
-  ALL_TOOLS.forEach((tool) => addTool(tool));
+  [...ALL_TOOLS, ...MPR_ONLY_TOOLS].forEach((tool) => addTool(tool));
   registered = true;
 }
 
@@ -103,6 +107,26 @@ export function setPrimaryTool(group, action) {
   });
   group.setToolActive(name, { bindings: [{ mouseButton: MouseBindings.Primary }] });
   return true;
+}
+
+/**
+ * The MPR planes' tool group: crosshairs on the left button (activated by the caller once the
+ * three viewports are in), window/level on Shift + left, the fixed pan/zoom/scroll bindings.
+ */
+export function createMprToolGroup(id) {
+  ToolGroupManager.destroyToolGroup(id);
+  const group = ToolGroupManager.createToolGroup(id);
+  [CrosshairsTool, WindowLevelTool, PanTool, ZoomTool, StackScrollTool].forEach((tool) => group.addTool(tool.toolName));
+  FIXED_BINDINGS.forEach(({ tool, bindings }) => group.setToolActive(tool, { bindings }));
+  group.setToolActive(WindowLevelTool.toolName, {
+    bindings: [{ mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Shift }],
+  });
+  return group;
+}
+
+/** Crosshairs on the left button, once the MPR group holds all three planes. */
+export function activateCrosshairs(group) {
+  group.setToolActive(CrosshairsTool.toolName, { bindings: [{ mouseButton: MouseBindings.Primary }] });
 }
 
 export function destroyToolGroup(id) {

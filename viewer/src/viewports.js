@@ -6,17 +6,25 @@ import {
 } from '@cornerstonejs/core';
 import { utilities as toolUtilities } from '@cornerstonejs/tools';
 import { h } from './dom.js';
+import { mprRefusal, openMpr } from './mpr.js';
 import { createOverlay } from './overlay.js';
+import { createScrollbar } from './scrollbar.js';
 
 export const LAYOUTS = { '1x1': [1, 1], '1x2': [1, 2], '2x2': [2, 2] };
 const { Events, ViewportType } = CoreEnums;
 
 /**
- * createGrid(container, { toolGroup, t, loadSeries, onChange }) ->
- *   { setLayout, show(slot, series), active(), activeSlot(), forEach, destroy }.
- * loadSeries(series) resolves to { imageIds, byImageId } (see dicomweb.js).
+ * createGrid(container, { toolGroup, t, loadSeries, streamSeries, onChange, onSlice, labelOf }) ->
+ *   { setLayout, show(slot, series), active(), activeSlot(), slots(), setIndex, currentIndex, destroy }.
+ * loadSeries(series) resolves to { imageIds, byImageId, geometry } (see dicomweb.js);
+ * onSlice(slot, index) after a viewport showed another slice (for linked scrolling);
+ * labelOf(series) a caption for the cell (e.g. "Prior 03/06/2025"), or '';
+ * streamSeries(series, imageIds) loads the whole series into the cache (a promise); without it,
+ * or when it fails, Cornerstone's stack prefetch fetches the frames one by one.
  */
-export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
+export function createGrid(container, {
+  toolGroup, t, loadSeries, streamSeries, onChange, onSlice, labelOf, webgl = true,
+}) {
   const engineId = `engine-${Math.random().toString(36).slice(2)}`;
   const engine = new RenderingEngine(engineId);
   let slots = [];
@@ -33,6 +41,7 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     const index = viewport.getCurrentImageIdIndex();
     const ids = viewport.getImageIds();
     slot.overlay.setSlice(index, ids.length);
+    slot.scrollbar.set(index, ids.length);
     slot.overlay.setInstance(slot.byImageId?.get(ids[index]));
     const range = viewport.getProperties().voiRange;
     if (range) {
@@ -46,6 +55,8 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
   function makeSlot(index) {
     const canvasHost = h('div', { class: 'cs-element', oncontextmenu: (e) => e.preventDefault() });
     const overlay = createOverlay(t);
+    const scrollbar = createScrollbar((i) => setIndex(slot, i));
+    const label = h('div', { class: 'cell-label', 'data-testid': 'cell-label' });
     const cell = h('div', {
       class: 'cell', 'data-testid': `viewport-${index}`,
       onmousedown: () => activate(index),
@@ -55,12 +66,35 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
         const uid = e.dataTransfer.getData('text/x-series-uid');
         if (uid) onDropSeries?.(index, uid);
       },
-    }, canvasHost, overlay.element);
-    const slot = { index, cell, element: canvasHost, overlay, viewportId: `vp-${index}`, series: null };
-    const update = () => refreshOverlay(slot);
+    }, canvasHost, overlay.element, scrollbar.element, label);
+    const slot = {
+      index, cell, element: canvasHost, overlay, scrollbar, label, viewportId: `vp-${index}`, series: null,
+    };
+    // Several events fire per rendered frame: redraw the overlay once, before the next paint.
+    const update = () => {
+      if (slot.overlayPending) return;
+      slot.overlayPending = requestAnimationFrame(() => {
+        slot.overlayPending = 0;
+        refreshOverlay(slot);
+      });
+    };
     [Events.STACK_NEW_IMAGE, Events.VOI_MODIFIED, Events.CAMERA_MODIFIED, Events.IMAGE_RENDERED]
       .forEach((name) => canvasHost.addEventListener(name, update));
+    canvasHost.addEventListener(Events.STACK_NEW_IMAGE, (evt) => {
+      if (slot.series && Number.isInteger(evt.detail?.imageIdIndex)) onSlice?.(slot, evt.detail.imageIdIndex);
+    });
     return slot;
+  }
+
+  function currentIndex(slot) {
+    return viewportOf(slot)?.getCurrentImageIdIndex?.() ?? 0;
+  }
+
+  function setIndex(slot, index) {
+    const viewport = viewportOf(slot);
+    if (!viewport?.getImageIds?.().length) return;
+    const last = viewport.getImageIds().length - 1;
+    viewport.setImageIdIndex(Math.max(0, Math.min(last, index)));
   }
 
   let onDropSeries = null;
@@ -87,9 +121,13 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
 
   async function show(slot, series) {
     slot.series = series;
+    slot.label.textContent = labelOf?.(series) || '';
+    slot.cell.dataset.seriesUid = series.uid;
     performance.mark('lt:series-requested', { detail: series.uid });
-    const { imageIds, byImageId } = await loadSeries(series);
+    const { imageIds, byImageId, geometry } = await loadSeries(series);
+    performance.mark('lt:metadata-loaded', { detail: series.uid });
     slot.byImageId = byImageId;
+    slot.geometry = geometry;
     const viewport = viewportOf(slot);
     toolUtilities.stackPrefetch.disable(slot.element);
     slot.stopWatching?.();
@@ -97,21 +135,51 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     slot.element.addEventListener(Events.IMAGE_RENDERED, () => {
       performance.mark('lt:first-image', { detail: series.uid });
     }, { once: true });
-    await viewport.setStack(imageIds, 0);
+    const loading = viewport.setStack(imageIds, 0);
+    // The rest of the series comes in one stream beside the first image's own request.
+    const prefetchOneByOne = () => {
+      if (slot.series === series) toolUtilities.stackPrefetch.enable(slot.element);
+    };
+    if (streamSeries) streamSeries(series, imageIds).catch(prefetchOneByOne);
+    await loading;
     viewport.render();
-    // The first image is on screen; fetch the rest around it, nearest first.
-    toolUtilities.stackPrefetch.enable(slot.element);
+    if (!streamSeries) prefetchOneByOne();
     refreshOverlay(slot);
+  }
+
+  let mpr = null;
+  let beforeMpr = [];
+
+  function teardown() {
+    slots.forEach((s) => {
+      toolUtilities.stackPrefetch.disable(s.element);
+      s.stopWatching?.();
+      toolGroup.removeViewports(engineId, s.viewportId);
+    });
+    mpr?.destroy();
+    mpr = null;
+    engine.getViewports().forEach((v) => engine.disableElement(v.id));
+  }
+
+  /** MPR of `series` in place of the stack viewports; resolves to the refusal text or null. */
+  async function showMpr(series) {
+    const data = await loadSeries(series);
+    const refusal = mprRefusal(series, data, { t, webgl, deviceMemoryGiB: navigator.deviceMemory });
+    if (refusal) return refusal;
+    beforeMpr = layout === 'mpr' ? beforeMpr : slots.map((s) => s.series);
+    teardown();
+    slots = [];
+    layout = 'mpr';
+    mpr = await openMpr({
+      container, imageIds: data.imageIds, volumeId: `cornerstoneStreamingImageVolume:${series.uid}`, t,
+    });
+    return null;
   }
 
   function setLayout(name) {
     const [rows, cols] = LAYOUTS[name] || LAYOUTS['1x1'];
-    const previous = slots.map((s) => s.series);
-    slots.forEach((s) => {
-      toolUtilities.stackPrefetch.disable(s.element);
-      toolGroup.removeViewports(engineId, s.viewportId);
-    });
-    engine.getViewports().forEach((v) => engine.disableElement(v.id));
+    const previous = layout === 'mpr' ? beforeMpr : slots.map((s) => s.series);
+    teardown();
     layout = name;
     container.replaceChildren();
     container.style.gridTemplate = `repeat(${rows}, 1fr) / repeat(${cols}, 1fr)`;
@@ -135,14 +203,19 @@ export function createGrid(container, { toolGroup, t, loadSeries, onChange }) {
     setLayout,
     show,
     onDrop(fn) { onDropSeries = fn; },
+    showMpr,
+    mprViewports: () => mpr?.viewports() ?? null,
     slots: () => slots,
-    activeSlot: () => slots[activeIndex],
-    active: () => viewportOf(slots[activeIndex]),
+    setIndex,
+    currentIndex,
+    activeSlot: () => slots[activeIndex] ?? null,
+    active: () => (slots[activeIndex] ? viewportOf(slots[activeIndex]) : null),
     refresh: refreshOverlay,
     resize,
     destroy() {
       window.removeEventListener('resize', resize);
       slots.forEach((s) => { toolUtilities.stackPrefetch.disable(s.element); s.stopWatching?.(); });
+      mpr?.destroy();
       engine.destroy();
     },
   };

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -144,6 +146,56 @@ def test_frames_uncompressed_on_request(gateway: Gateway, shared_dicom: Path) ->
         np.frombuffer(frames[0], dtype=reference.dtype.newbyteorder("<")).reshape(reference.shape),
         reference,
     )
+
+
+def _parts(response: Any) -> list[tuple[dict[str, str], bytes]]:
+    """(headers, body) of each part of a multipart/related response."""
+    boundary = re.search(r'boundary="?([^";]+)"?', response.headers["content-type"])
+    assert boundary is not None
+    out = []
+    for chunk in response.content.split(b"--" + boundary.group(1).encode())[1:-1]:
+        head, _, data = chunk[2:].partition(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n"))
+        out.append((headers, data[:-2]))
+    return out
+
+
+def test_series_pixel_data_is_every_frame_with_its_url(
+    gateway: Gateway, shared_dicom: Path
+) -> None:
+    study, series, _ = uids(gateway, CT)
+    url = f"{gateway.dicomweb_url}/studies/{study}/series/{series}"
+    response = gateway.http.get(
+        f"{url}/pixeldata", timeout=30,
+        headers={"Accept": 'multipart/related; type="application/octet-stream"; '
+                           "transfer-syntax=1.2.840.10008.1.2.1"})
+    assert response.status_code == 200, response.text
+    assert "transfer-syntax=1.2.840.10008.1.2.1" in response.headers["content-type"]
+    files = {dcmread(shared_dicom / k).SOPInstanceUID: dcmread(shared_dicom / k)
+             for k in gateway.datasets if k.startswith("series/ct_head_ge_tilt/")}
+    parts = _parts(response)
+    assert len(parts) == len(files) == 3
+    for headers, data in parts:
+        location = headers["Content-Location"]
+        assert location.startswith(f"{url}/instances/") and location.endswith("/frames/1")
+        assert data == files[location.split("/")[-3]].PixelData
+
+
+def test_series_pixel_data_as_stored_keeps_the_jpeg_frames(
+    gateway: Gateway, shared_dicom: Path
+) -> None:
+    study, series, sop = uids(gateway, US_NO_BOT)
+    original = dcmread(shared_dicom / US_NO_BOT)
+    expected = list(generate_frames(original.PixelData, number_of_frames=8))
+    response = gateway.http.get(
+        f"{gateway.dicomweb_url}/studies/{study}/series/{series}/pixeldata", timeout=30,
+        headers={"Accept": 'multipart/related; type="image/jpeg"'})
+    assert response.status_code == 200, response.text
+    parts = _parts(response)
+    assert [data for _, data in parts] == expected
+    assert [h["Content-Location"].rsplit("/", 1)[1] for h, _ in parts] == [
+        str(n) for n in range(1, 9)]
+    assert all(sop in h["Content-Location"] for h, _ in parts)
 
 
 def test_frame_number_out_of_range_is_400(gateway: Gateway) -> None:

@@ -3,12 +3,15 @@
 // tool group -> engine -> viewports -> stack -> render.
 
 import { utilities as coreUtilities } from '@cornerstonejs/core';
-import { clear, h } from '../dom.js';
+import { clear, formatDate, h } from '../dom.js';
 import { openHelp } from '../help.js';
 import { createMeasurementList } from '../measurements.js';
 import { openTagBrowser } from '../tagbrowser.js';
+import { createLinker } from '../linking.js';
 import { LAYOUTS, createGrid } from '../viewports.js';
-import { seriesImageIds, studySeries, thumbnailUrl, value, values } from '../dicomweb.js';
+import {
+  patientStudies, seriesImageIds, studySeries, thumbnailUrl, value, values,
+} from '../dicomweb.js';
 import { SHORTCUTS, WINDOW_PRESETS, createToolGroup, destroyToolGroup, setPrimaryTool } from '../tools.js';
 import * as reportPanel from './report.js';
 
@@ -35,30 +38,56 @@ export function mount(root, params, ctx) {
   }
 
   (async () => {
+    // The series list and Cornerstone's start-up do not depend on each other: run them together.
+    const starting = ctx.cornerstone();
     let series;
     try {
       series = await studySeries(api, studyUID);
+      performance.mark('lt:series-listed');
     } catch (error) {
       forbidden(error.status === 403 ? t('forbidden') : t('error', { error: error.message }));
       return;
     }
     if (!alive) return;
-    const { wadors } = await ctx.cornerstone();
+    const { wadors, streams, webgl } = await starting;
+    performance.mark('lt:cornerstone-ready');
     if (!alive) return;
-    build(series, wadors);
+    build(series, { wadors, streams, webgl });
   })();
 
-  function build(series, wadors) {
+  function build(series, { wadors, streams, webgl }) {
     const toolGroupId = `reader-${Math.random().toString(36).slice(2)}`;
     const toolGroup = createToolGroup(toolGroupId);
     cleanups.push(() => destroyToolGroup(toolGroupId));
     const cache = new Map();
     const loadSeries = (s) => {
-      if (!cache.has(s.uid)) cache.set(s.uid, seriesImageIds(api, wadors, studyUID, s.uid, window.location.origin));
+      if (!cache.has(s.uid)) cache.set(s.uid, seriesImageIds(api, wadors, s.studyUID, s.uid, window.location.origin));
       return cache.get(s.uid);
     };
+    // One pixel data stream per series while the reader is open (aborted when it closes).
+    const streaming = new Map();
+    const aborter = new AbortController();
+    cleanups.push(() => aborter.abort());
+    const streamSeries = (s, imageIds) => {
+      if (!streaming.has(s.uid)) {
+        const url = `/dicomweb/studies/${encodeURIComponent(s.studyUID)}/series/${encodeURIComponent(s.uid)}/pixeldata`;
+        const done = streams.stream(url, imageIds, { signal: aborter.signal });
+        done.catch(() => streaming.delete(s.uid));
+        streaming.set(s.uid, done);
+      }
+      return streaming.get(s.uid);
+    };
     const gridHost = h('div', { class: 'grid' });
-    const grid = createGrid(gridHost, { toolGroup, t, loadSeries });
+    const priorDates = new Map(); // StudyInstanceUID -> StudyDate of the priors opened
+    const linker = createLinker({
+      currentIndex: (slot) => grid.currentIndex(slot),
+      setIndex: (slot, index) => grid.setIndex(slot, index),
+    });
+    const grid = createGrid(gridHost, {
+      toolGroup, t, loadSeries, streamSeries, webgl,
+      onSlice: (slot, index) => linker.follow(slot, index, grid.slots()),
+      labelOf: (s) => (priorDates.has(s.studyUID) ? `${t('prior')} ${formatDate(priorDates.get(s.studyUID))}` : ''),
+    });
     cleanups.push(() => grid.destroy());
     const measurements = createMeasurementList(t);
     cleanups.push(() => measurements.destroy());
@@ -67,17 +96,88 @@ export function mount(root, params, ctx) {
 
     // Series thumbnails: click = show in the active viewport, drag = drop on any viewport.
     const thumbs = h('nav', { class: 'thumbs', 'data-testid': 'series-list' }, h('h3', {}, t('series')));
-    series.forEach((s) => {
+    function thumb(s) {
       const img = h('img', { alt: '' });
-      thumbs.append(h('button', {
+      thumbnailUrl(api, s.studyUID, s.uid).then((url) => {
+        if (url) { img.src = url; cleanups.push(() => URL.revokeObjectURL(url)); }
+      });
+      return h('button', {
         class: 'thumb', draggable: true, dataset: { seriesUid: s.uid },
         ondragstart: (e) => e.dataTransfer.setData('text/x-series-uid', s.uid),
         onclick: () => grid.show(grid.activeSlot(), s),
-      }, img, h('span', {}, `${s.number} ${s.modality} ${s.description}`), h('small', {}, `${s.count}`)));
-      thumbnailUrl(api, studyUID, s.uid).then((url) => {
-        if (url) { img.src = url; cleanups.push(() => URL.revokeObjectURL(url)); }
-      });
-    });
+      }, img, h('span', {}, `${s.number} ${s.modality} ${s.description}`), h('small', {}, `${s.count}`));
+    }
+    series.forEach((s) => thumbs.append(thumb(s)));
+
+    // Prior studies of the patient (QIDO by Patient ID): one click opens a prior beside the
+    // current study (1x2: current left, prior right); its series join the thumbnails.
+    const priorList = h('div', { class: 'priors', 'data-testid': 'priors' });
+    thumbs.append(h('h3', {}, t('priors')), priorList);
+    async function listPriors(patientId) {
+      if (!patientId) return;
+      const studies = (await patientStudies(api, patientId)).filter((s) => s.uid !== studyUID);
+      if (!alive) return;
+      priorList.replaceChildren(...(studies.length ? studies.map((study) => h('button', {
+        class: 'prior', dataset: { studyUid: study.uid }, 'data-testid': 'prior',
+        onclick: () => openPrior(study),
+      }, h('strong', {}, formatDate(study.date)), h('span', {}, ` ${study.modalities} ${study.description}`),
+      h('small', {}, ` (${study.count})`))) : [h('span', { class: 'muted' }, t('noPriors'))]));
+      priorList.dataset.ready = 'true';
+    }
+    const priorSeriesByStudy = new Map();
+    async function openPrior(study) {
+      let priorSeries = priorSeriesByStudy.get(study.uid);
+      if (!priorSeries) {
+        priorSeries = await studySeries(api, study.uid);
+        priorSeriesByStudy.set(study.uid, priorSeries);
+        priorDates.set(study.uid, study.date);
+        priorSeries.forEach((s) => byUid.set(s.uid, s));
+        const entry = priorList.querySelector(`[data-study-uid="${CSS.escape(study.uid)}"]`);
+        entry?.after(h('div', { class: 'prior-series' }, priorSeries.map(thumb)));
+      }
+      if (!priorSeries.length || !alive) return;
+      if (grid.layout === '1x1') {
+        await grid.setLayout('1x2');
+        layoutSelect.value = '1x2';
+      }
+      await grid.show(grid.slots()[1], priorSeries[0]);
+    }
+
+    // MPR of the active viewport's series in place of the grid; again (or a layout) goes back.
+    async function toggleMpr() {
+      if (grid.layout === 'mpr') {
+        await grid.setLayout(layoutSelect.value);
+        mprButton.classList.remove('on');
+        return;
+      }
+      const slot = grid.activeSlot();
+      if (!slot?.series) return;
+      status.textContent = t('loading');
+      const refusal = await grid.showMpr(slot.series);
+      status.textContent = refusal || '';
+      mprButton.classList.toggle('on', !refusal);
+    }
+
+    // In MPR the window presets, invert and reset apply to the three planes together.
+    function runOnMpr(action, viewports) {
+      const apply = (props) => viewports.forEach((v) => { v.setProperties(props); v.render(); });
+      if (action.startsWith('preset:')) {
+        const preset = WINDOW_PRESETS[action.slice('preset:'.length)];
+        if (preset) apply({ voiRange: voi(preset) });
+      } else if (action === 'invert') {
+        apply({ invert: !viewports[0].getProperties().invert });
+      } else if (action === 'reset' || action === 'fit') {
+        viewports.forEach((v) => { v.resetCamera(); if (action === 'reset') v.resetProperties(); v.render(); });
+      }
+    }
+
+    function toggleLink() {
+      const on = linker.toggle();
+      linkButton.classList.toggle('on', on);
+      linkButton.setAttribute('aria-pressed', String(on));
+      const slot = grid.activeSlot();
+      if (on && slot?.series) linker.follow(slot, grid.currentIndex(slot), grid.slots());
+    }
 
     let cineHandle = null;
     const stopCine = () => { if (cineHandle) { clearInterval(cineHandle); cineHandle = null; } };
@@ -133,6 +233,10 @@ export function mount(root, params, ctx) {
         toolbar.querySelectorAll('[data-tool]').forEach((b) => b.classList.toggle('on', b.dataset.tool === action));
         return;
       }
+      if (action === 'link') { toggleLink(); return; }
+      if (action === 'mpr') { toggleMpr(); return; }
+      const mprViewports = grid.mprViewports();
+      if (mprViewports) { runOnMpr(action, mprViewports); return; }
       const viewport = grid.active();
       if (!viewport || !viewport.getImageIds?.().length) return;
       if (action.startsWith('preset:')) {
@@ -145,10 +249,16 @@ export function mount(root, params, ctx) {
 
     const button = (action, label, attrs = {}) => h('button', { title: label, onclick: () => run(action), dataset: { action }, ...attrs }, label);
     const toolButton = (action) => button(action, t(action), { dataset: { tool: action, action } });
+    const layoutSelect = h('select', {
+      title: t('layout'), 'data-testid': 'layout',
+      onchange: (e) => { mprButton.classList.remove('on'); grid.setLayout(e.target.value); },
+    },
+      Object.keys(LAYOUTS).map((name) => h('option', { value: name }, name)));
+    const linkButton = button('link', t('link'), { 'aria-pressed': 'false' });
+    const mprButton = button('mpr', t('mpr'));
     const toolbar = h('div', { class: 'toolbar', 'data-testid': 'toolbar' },
       h('button', { onclick: () => navigate('/worklist') }, `← ${t('back')}`),
-      h('select', { title: t('layout'), 'data-testid': 'layout', onchange: (e) => grid.setLayout(e.target.value) },
-        Object.keys(LAYOUTS).map((name) => h('option', { value: name }, name))),
+      layoutSelect, linkButton, mprButton,
       ['windowLevel', 'pan', 'zoom', 'length', 'angle', 'ellipse', 'rectangle', 'arrow'].map(toolButton),
       h('select', {
         title: t('presets'), 'data-testid': 'presets',
@@ -183,6 +293,8 @@ export function mount(root, params, ctx) {
     document.addEventListener('keydown', onKey);
     cleanups.push(() => document.removeEventListener('keydown', onKey));
 
+    // The first series' metadata loads while the rendering engine sets up its viewport.
+    if (series.length) loadSeries(series[0]).catch(() => {});
     grid.setLayout('1x1').then(async () => {
       if (!series.length) { status.textContent = t('noStudies'); return; }
       await grid.show(grid.activeSlot(), series[0]);
@@ -191,6 +303,7 @@ export function mount(root, params, ctx) {
       // Body part for the report templates, once the metadata is known.
       const first = (await loadSeries(series[0])).byImageId.values().next().value;
       report?.setBodyPart?.(value(first, 'BodyPartExamined') || '');
+      await listPriors(value(first, 'PatientID'));
     }).catch((error) => {
       status.textContent = t('error', { error: error.message });
     });

@@ -17,6 +17,16 @@ function isoToday() {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
+/** Accession number, the linked order's status and procedure, and its claim episode (MA_LK). */
+function orderCell(study, t) {
+  return [
+    h('div', {}, study.accession_number,
+      study.order_status ? h('span', { class: `badge order ${study.order_status}`, 'data-testid': 'order-status' }, ` ${t(`order_${study.order_status}`)}`) : null),
+    study.order_procedure ? h('div', { class: 'muted small' }, study.order_procedure) : null,
+    study.claim_link ? h('div', { class: 'muted small', 'data-testid': 'claim-link' }, `${t('claim')}: ${study.claim_link}`) : null,
+  ];
+}
+
 export function mount(root, _params, ctx) {
   const { api, i18n, navigate, session } = ctx;
   const { t } = i18n;
@@ -73,7 +83,7 @@ export function mount(root, _params, ctx) {
       h('td', {}, study.modalities),
       h('td', {}, study.study_description),
       h('td', { class: 'num' }, String(study.number_of_instances)),
-      h('td', {}, study.accession_number),
+      h('td', { 'data-testid': 'order' }, orderCell(study, t)),
       h('td', {}, h('span', { class: `badge ${status}` }, t(status))));
   }
 
