@@ -30,7 +30,7 @@ from pacs.commitment import (
 from pacs.demo import load_demo
 from pacs.index.models import Instance
 from pacs.orders.models import CommitmentRequest
-from tests.support.qr import RunningScp, start_scp
+from tests.support.qr import BACKENDS, RunningScp, backend_url, start_scp
 from tests.support.server import free_port
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -151,9 +151,15 @@ def test_all_committed_is_event_type_1(tmp_path: Path, modality: Modality) -> No
     assert len(report.ReferencedSOPSequence) == 4 and "FailedSOPSequence" not in report
 
 
-def test_report_survives_a_restart(tmp_path: Path, modality: Modality) -> None:
+@pytest.fixture(params=BACKENDS)
+def index_url(request: pytest.FixtureRequest) -> str | None:
+    return backend_url(request)
+
+
+def test_report_survives_a_restart(tmp_path: Path, modality: Modality,
+                                   index_url: str | None) -> None:
     # The modality's SCP is down: the report cannot be delivered and stays pending.
-    scp = start(tmp_path / "data", modality)
+    scp = start(tmp_path / "data", modality, index_url)
     transaction = generate_uid()
     try:
         load_demo(scp.archive, dt.date(2026, 12, 3), lambda n: None)
@@ -175,7 +181,7 @@ def test_report_survives_a_restart(tmp_path: Path, modality: Modality) -> None:
         scp.stop()
     # The archive restarts (new process state, same database); the modality is back.
     modality.start()
-    again = start(tmp_path / "data", modality)
+    again = start(tmp_path / "data", modality, index_url)
     try:
         event_type, report = modality.reports.get(timeout=WAIT)
         # The row is marked once the report is acknowledged, just after the modality got it.
