@@ -196,6 +196,13 @@ class CommitmentSettings(BaseModel):
         le=3600,
         description="Seconds between attempts to deliver a pending commitment report.",
     )
+    claim_lease: float = Field(
+        300.0,
+        ge=1,
+        le=86400,
+        description="Seconds after which a report claimed by a worker that did not finish it "
+        "(killed process, lost host) is taken over by another; longer than any one delivery.",
+    )
 
 
 class QuerySettings(BaseModel):

@@ -8,6 +8,7 @@ and the SHA-256 of the dataset bytes after the file meta equals the digest taken
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydicom.filereader import _read_file_meta_info, read_preamble
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from lienthong.db import utcnow
@@ -63,22 +64,27 @@ def save_request(
     return True
 
 
-def claim_pending(session: Session) -> list[CommitmentRequest]:
-    """Take the pending requests for this process (state → sending); others skip them."""
+def claim_pending(session: Session, owner: str, *, limit: int = 20) -> list[CommitmentRequest]:
+    """Take pending requests for ``owner`` (state → sending, stamped with owner and time).
+
+    The conditional UPDATE makes a claim exclusive: every DICOM worker (and every host sharing
+    a PostgreSQL index) runs a reporter, and only the one whose UPDATE matched sends the report.
+    """
     ids = list(
         session.scalars(
             select(CommitmentRequest.id)
             .where(CommitmentRequest.state == PENDING)
             .order_by(CommitmentRequest.id)
-            .limit(20)
+            .limit(limit)
         )
     )
     claimed = []
+    now = utcnow()
     for request_id in ids:
         result = session.execute(
             update(CommitmentRequest)
             .where(CommitmentRequest.id == request_id, CommitmentRequest.state == PENDING)
-            .values(state=SENDING)
+            .values(state=SENDING, claimed_by=owner, claimed_at=now)
         )
         if getattr(result, "rowcount", 0) == 1:
             row = session.get(CommitmentRequest, request_id)
@@ -87,12 +93,26 @@ def claim_pending(session: Session) -> list[CommitmentRequest]:
     return claimed
 
 
-def release_stale_claims(session: Session) -> int:
-    """At start: requests left 'sending' by a process that died go back to pending."""
+def release_stale_claims(session: Session, lease: dt.timedelta) -> int:
+    """Requests claimed longer ago than ``lease`` go back to pending: their reporter died (a
+    killed worker, a lost host). A live reporter finishes well within the lease, so a claim
+    that another worker is still sending is never taken from it (no duplicate report)."""
+    cutoff = utcnow() - lease
     result = session.execute(
         update(CommitmentRequest)
-        .where(CommitmentRequest.state == SENDING)
-        .values(state=PENDING)
+        .where(CommitmentRequest.state == SENDING,
+               or_(CommitmentRequest.claimed_at.is_(None), CommitmentRequest.claimed_at < cutoff))
+        .values(state=PENDING, claimed_by="")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def release_own_claims(session: Session, owner: str) -> int:
+    """At a clean stop: the reporter hands back what it claimed but did not finish."""
+    result = session.execute(
+        update(CommitmentRequest)
+        .where(CommitmentRequest.state == SENDING, CommitmentRequest.claimed_by == owner)
+        .values(state=PENDING, claimed_by="")
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -140,17 +160,19 @@ def check_references(
     return CommitmentResult(request.transaction_uid, request.calling_ae_title, committed, failed)
 
 
-def mark_reported(session: Session, request_id: int) -> None:
+def mark_reported(session: Session, request_id: int, owner: str) -> None:
     session.execute(
         update(CommitmentRequest)
-        .where(CommitmentRequest.id == request_id)
-        .values(state=REPORTED, reported_at=utcnow(), last_error="")
+        .where(CommitmentRequest.id == request_id, CommitmentRequest.claimed_by == owner)
+        .values(state=REPORTED, reported_at=utcnow(), last_error="", claimed_by="")
     )
 
 
-def mark_retry(session: Session, request_id: int, error: str) -> None:
+def mark_retry(session: Session, request_id: int, error: str, owner: str) -> None:
     session.execute(
         update(CommitmentRequest)
-        .where(CommitmentRequest.id == request_id)
-        .values(state=PENDING, attempts=CommitmentRequest.attempts + 1, last_error=error[:200])
+        .where(CommitmentRequest.id == request_id, CommitmentRequest.claimed_by == owner,
+               CommitmentRequest.state == SENDING)
+        .values(state=PENDING, attempts=CommitmentRequest.attempts + 1, last_error=error[:200],
+                claimed_by="")
     )

@@ -102,6 +102,10 @@ class CommitmentRequest(Base):
     last_error: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reporter sending it ("host:pid:nonce") and since when: a claim older than the lease
+    # (settings commitment.claim_lease) belongs to a reporter that died and is taken over.
+    claimed_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 Index("ix_imaging_order_station_date", ImagingOrder.scheduled_station_ae_title,

@@ -4,12 +4,18 @@ The N-ACTION is answered once the request is persisted. A reporter thread per pr
 checks the referenced instances (``pacs.commitment``) and sends the N-EVENT-REPORT to the
 requester's registered address (``lienthong ae add``), as SCP by role selection. A request
 whose report cannot be delivered stays pending and is retried every
-``commitment.retry_interval`` seconds, also after a restart.
+``commitment.retry_interval`` seconds, also after a restart. Every worker process runs a
+reporter; a claim on a request names its reporter, so one report goes out once, and a claim
+left by a killed worker is taken over when its lease (``commitment.claim_lease``) ends.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import secrets
+import socket
 import threading
 from typing import cast
 
@@ -18,6 +24,7 @@ from pynetdicom import AE, build_role
 from pynetdicom.dimse_primitives import N_ACTION
 from pynetdicom.events import Event
 from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr-defined]
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pacs.archive import Archive
@@ -27,6 +34,7 @@ from pacs.commitment import (
     claim_pending,
     mark_reported,
     mark_retry,
+    release_own_claims,
     release_stale_claims,
     save_request,
 )
@@ -102,15 +110,15 @@ class CommitmentReporter:
         self.archive = archive
         self.writes = writes
         self.interval = archive.settings.commitment.retry_interval
+        self.lease = dt.timedelta(seconds=archive.settings.commitment.claim_lease)
+        # Who claims a request: unique per reporter, so a restarted worker (same pid on another
+        # boot, or a new process) never mistakes another reporter's claim for its own.
+        self.owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stgcmt-reporter", daemon=True)
 
     def start(self) -> None:
-        with self.writes.begin() as session:
-            released = release_stale_claims(session)
-        if released:
-            log.warning("%d storage commitment request(s) resumed after a restart", released)
         self._thread.start()
 
     def notify(self) -> None:
@@ -121,6 +129,12 @@ class CommitmentReporter:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(10)
+        try:
+            with self.writes.begin() as session:
+                release_own_claims(session, self.owner)
+        except SQLAlchemyError:
+            log.warning("could not hand back storage commitment claims at stop; they are taken "
+                        "over when their lease ends")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -134,7 +148,11 @@ class CommitmentReporter:
     def deliver_pending(self) -> int:
         """Send every pending report once; returns how many were delivered."""
         with self.writes.begin() as session:
-            claimed = [(r.id, r.transaction_uid) for r in claim_pending(session)]
+            released = release_stale_claims(session, self.lease)
+            claimed = [(r.id, r.transaction_uid) for r in claim_pending(session, self.owner)]
+        if released:
+            log.warning("%d storage commitment report(s) taken over from a reporter that "
+                        "stopped without finishing them", released)
         delivered = 0
         for request_id, transaction_uid in claimed:
             try:
@@ -142,14 +160,14 @@ class CommitmentReporter:
             except ReportNotDelivered as exc:
                 log.warning("commitment report %s not delivered: %s", transaction_uid, exc)
                 with self.writes.begin() as session:
-                    mark_retry(session, request_id, str(exc))
+                    mark_retry(session, request_id, str(exc), self.owner)
                 continue
             except Exception:
                 with self.writes.begin() as session:
-                    mark_retry(session, request_id, "unexpected error")
+                    mark_retry(session, request_id, "unexpected error", self.owner)
                 raise
             with self.writes.begin() as session:
-                mark_reported(session, request_id)
+                mark_reported(session, request_id, self.owner)
             delivered += 1
         return delivered
 

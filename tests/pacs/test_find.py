@@ -13,22 +13,17 @@ from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore
 
 from pacs.demo import PATIENTS, load_demo
-from tests.support.qr import RunningScp, findscu, start_scp
+from tests.support.qr import BACKENDS, RunningScp, backend_url, findscu, start_scp
 
 DAY = dt.date(2026, 12, 3)
 UTF8 = "SpecificCharacterSet=ISO_IR 192"
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def scp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     RunningScp
 ]:
-    url = None
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_cluster").create_database()
-    running = start_scp(tmp_path_factory.mktemp("find") / "data", url,
+    running = start_scp(tmp_path_factory.mktemp("find") / "data", backend_url(request),
                         query={"max_results": 50})
     load_demo(running.archive, DAY, lambda n: None)
     yield running

@@ -17,7 +17,7 @@ from pydicom.filereader import _read_file_meta_info, read_preamble
 from pacs.archive import Archive
 from pacs.demo import load_demo
 from tests.support.dcmtk import echoscu, require
-from tests.support.qr import RunningScp, findscu, start_scp
+from tests.support.qr import BACKENDS, RunningScp, backend_url, findscu, start_scp
 from tests.support.server import free_port
 
 DAY = dt.date(2026, 12, 3)
@@ -68,11 +68,12 @@ class StoreScp:
         self.process.wait(10)
 
 
-@pytest.fixture(scope="module")
-def scp(tmp_path_factory: pytest.TempPathFactory, shared_dicom: Path) -> Iterator[RunningScp]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def scp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        shared_dicom: Path) -> Iterator[RunningScp]:
     base = tmp_path_factory.mktemp("retrieve")
-    running = start_scp(base / "data", peers=[("FINDSCU", 104), ("MOVESCU", 104),
-                                              ("GETSCU", 104)])
+    running = start_scp(base / "data", backend_url(request),
+                        peers=[("FINDSCU", 104), ("MOVESCU", 104), ("GETSCU", 104)])
     load_demo(running.archive, DAY, lambda n: None)
     ingest_file(running.archive, shared_dicom / J2K)
     yield running

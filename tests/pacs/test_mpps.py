@@ -15,12 +15,14 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep  # type: ignore
 from pacs.orders.schema import parse_create
 from pacs.orders.service import create_order, get_order
 from tests.pacs.test_orders import order_payload
-from tests.support.qr import RunningScp, start_scp
+from tests.support.qr import BACKENDS, RunningScp, backend_url, start_scp
 
 
-@pytest.fixture(scope="module")
-def scp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningScp]:
-    running = start_scp(tmp_path_factory.mktemp("mpps") / "data", peers=[("CT01", 104)])
+@pytest.fixture(scope="module", params=BACKENDS)
+def scp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[RunningScp]:
+    running = start_scp(tmp_path_factory.mktemp("mpps") / "data", backend_url(request),
+                        peers=[("CT01", 104)])
     yield running
     running.stop()
 

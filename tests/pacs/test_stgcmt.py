@@ -16,12 +16,21 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from lienthong.db import make_engine, make_sessionmaker, utcnow, writer_engine
+from pacs.commitment import (
+    claim_pending,
+    mark_reported,
+    mark_retry,
+    release_own_claims,
+    release_stale_claims,
+    save_request,
+)
 from pacs.demo import load_demo
 from pacs.index.models import Instance
 from pacs.orders.models import CommitmentRequest
-from tests.support.qr import RunningScp, start_scp
+from tests.support.qr import BACKENDS, RunningScp, backend_url, start_scp
 from tests.support.server import free_port
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -142,9 +151,15 @@ def test_all_committed_is_event_type_1(tmp_path: Path, modality: Modality) -> No
     assert len(report.ReferencedSOPSequence) == 4 and "FailedSOPSequence" not in report
 
 
-def test_report_survives_a_restart(tmp_path: Path, modality: Modality) -> None:
+@pytest.fixture(params=BACKENDS)
+def index_url(request: pytest.FixtureRequest) -> str | None:
+    return backend_url(request)
+
+
+def test_report_survives_a_restart(tmp_path: Path, modality: Modality,
+                                   index_url: str | None) -> None:
     # The modality's SCP is down: the report cannot be delivered and stays pending.
-    scp = start(tmp_path / "data", modality)
+    scp = start(tmp_path / "data", modality, index_url)
     transaction = generate_uid()
     try:
         load_demo(scp.archive, dt.date(2026, 12, 3), lambda n: None)
@@ -166,7 +181,7 @@ def test_report_survives_a_restart(tmp_path: Path, modality: Modality) -> None:
         scp.stop()
     # The archive restarts (new process state, same database); the modality is back.
     modality.start()
-    again = start(tmp_path / "data", modality)
+    again = start(tmp_path / "data", modality, index_url)
     try:
         event_type, report = modality.reports.get(timeout=WAIT)
         # The row is marked once the report is acknowledged, just after the modality got it.
@@ -199,3 +214,53 @@ def test_bad_requests(tmp_path: Path, modality: Modality) -> None:
         assert refused.is_rejected
     finally:
         scp.stop()
+
+
+def test_a_claim_is_never_taken_from_a_live_reporter(database_url: str) -> None:
+    """Every worker runs a reporter: a request claimed by one is left alone by the others
+    (one report, not two) until its lease shows the claimer died; a late claimer's outcome
+    then no longer counts."""
+    sessions = make_sessionmaker(writer_engine(make_engine(database_url)))
+    lease = dt.timedelta(seconds=300)
+    with sessions.begin() as session:
+        assert save_request(session, "1.2.3.4", "MODALITY", [(CT, "1.2.3.4.5")])
+    with sessions.begin() as session:
+        mine = claim_pending(session, "host:1:a")
+        request_id = mine[0].id
+    with sessions.begin() as session:
+        # A second worker starts and polls while the first is still sending.
+        assert release_stale_claims(session, lease) == 0
+        assert claim_pending(session, "host:2:b") == []
+    with sessions.begin() as session:
+        # The first worker was killed: its claim ages past the lease.
+        session.execute(update(CommitmentRequest).where(CommitmentRequest.id == request_id)
+                        .values(claimed_at=utcnow() - 2 * lease))
+    with sessions.begin() as session:
+        assert release_stale_claims(session, lease) == 1
+        assert [r.id for r in claim_pending(session, "host:2:b")] == [request_id]
+    with sessions.begin() as session:
+        mark_reported(session, request_id, "host:1:a")  # the dead claimer's late word: ignored
+        mark_retry(session, request_id, "late failure", "host:1:a")
+    with sessions() as session:
+        row = session.get(CommitmentRequest, request_id)
+        assert row is not None and (row.state, row.claimed_by, row.attempts) == (
+            "sending", "host:2:b", 0)
+    with sessions.begin() as session:
+        mark_reported(session, request_id, "host:2:b")
+        assert release_own_claims(session, "host:2:b") == 0
+    with sessions() as session:
+        row = session.get(CommitmentRequest, request_id)
+        assert row is not None and row.state == "reported" and row.reported_at is not None
+
+
+def test_a_clean_stop_hands_back_its_claims(database_url: str) -> None:
+    sessions = make_sessionmaker(writer_engine(make_engine(database_url)))
+    with sessions.begin() as session:
+        save_request(session, "1.2.3.9", "MODALITY", [(CT, "1.2.3.9.5")])
+    with sessions.begin() as session:
+        assert len(claim_pending(session, "host:3:c")) == 1
+    with sessions.begin() as session:
+        assert release_own_claims(session, "host:4:d") == 0
+        assert release_own_claims(session, "host:3:c") == 1
+    with sessions.begin() as session:
+        assert len(claim_pending(session, "host:4:d")) == 1

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from lienthong.migrate import upgrade
 from lienthong.settings import Settings, load_settings
@@ -29,6 +30,18 @@ class RunningScp:
     def stop(self) -> None:
         self.server.stop()
         self.archive.close()
+
+
+# Module-scoped SCP fixtures run on both index backends: ``params=BACKENDS`` and
+# ``start_scp(..., backend_url(request))``.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def backend_url(request: pytest.FixtureRequest) -> str | None:
+    """None (the embedded SQLite default) or a new database in the test PostgreSQL cluster."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_cluster").create_database())
+    return None
 
 
 def start_scp(
