@@ -20,6 +20,11 @@ CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
 
 _INT = re.compile(r"^\d+$")
+# Characters an XML 1.0 document cannot carry (control characters other than tab, LF and CR,
+# surrogates, U+FFFE/U+FFFF): a value holding one could not be built into a file.
+XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+XML_UNSAFE_MESSAGE = ("chứa ký tự điều khiển không dùng được trong XML",
+                      "contains a control character that XML cannot carry")
 _DEC = {2: re.compile(r"^\d+(\.\d{1,2})?$"), 3: re.compile(r"^\d+(\.\d{1,3})?$")}
 _DATE = re.compile(r"^\d{8}$")
 _DATETIME = re.compile(r"^\d{12}$")
@@ -142,6 +147,8 @@ def format_problem(fld: Field, text: str) -> tuple[str, str] | None:
     """
     if text == "":
         return None
+    if XML_UNSAFE.search(text):
+        return XML_UNSAFE_MESSAGE
     if fld.max_length is not None and len(text) > fld.max_length:
         return (f"dài quá {fld.max_length} ký tự", f"longer than {fld.max_length} characters")
     kind = fld.kind

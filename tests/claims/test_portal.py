@@ -195,3 +195,18 @@ def test_checkin_command_signs_and_sends(tmp_path: Path, portal: PortalStandIn,
                         check=False)
     assert refused.returncode != 0 and "certificate_password" in refused.stderr
     assert portal.state.checkins == {e.ma_lk: 1}
+
+
+def test_one_episode_with_a_control_character_is_refused_and_the_day_goes_on(
+    tmp_path: Path, database_url: str, signing_key: SigningKey, codes: CodeLists
+) -> None:
+    sessions = make_sessionmaker(make_engine(database_url))
+    bad = synthetic.episode(31, DAY)
+    bad.xml1["HO_TEN"] = "Lê\x01 Minh"
+    with sessions.begin() as session:
+        save_episode(session, synthetic.episode(30, DAY), "api")
+        save_episode(session, bad, "api")
+    report = export_day(sessions, ExportConfig("79001", tmp_path / "outbox", signing_key, codes),
+                        DAY, dt.date(2026, 12, 1))
+    assert (report.written, report.refused) == (1, 1)
+    assert any(v.ma_lk == bad.ma_lk and v.field == "HO_TEN" for v in report.violations)

@@ -131,3 +131,12 @@ def test_code_valid_only_from_its_date(episode: EpisodeRecord, codes: CodeLists)
                     r[f] = "202603" + r[f][6:]
     found = [v for v in check_episode(episode, codes) if v.rule == "F09-CODES"]
     assert [v.field for v in found] == ["MA_LOAI_KCB"]
+
+
+def test_a_control_character_is_a_format_violation_not_a_failed_build(
+    episode: EpisodeRecord, codes: CodeLists
+) -> None:
+    episode.xml1["HO_TEN"] = "Lê\x01 Minh"
+    episode.rows("XML3")[0]["TEN_DICH_VU"] = "Khám\x0b Nội"
+    found = [(v.table, v.field) for v in check_episode(episode, codes) if v.rule == "F06-FORMAT"]
+    assert found == [("XML1", "HO_TEN"), ("XML3", "TEN_DICH_VU")]
