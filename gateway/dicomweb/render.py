@@ -136,7 +136,21 @@ def modality_values(ds: Dataset, stored: np.ndarray) -> np.ndarray:
 
 
 def grayscale(ds: Dataset, stored: np.ndarray, window: Window | None) -> np.ndarray:
-    """Stored values → 8-bit display values (PS3.3 C.11: Modality LUT, VOI LUT, polarity)."""
+    """Stored values → 8-bit display values (PS3.3 C.11: Modality LUT, VOI LUT, polarity).
+
+    Every step is a function of the stored value alone, so an integer image is mapped through a
+    table computed once per distinct value in its range (a few thousand for CT) rather than
+    through five floating-point passes over every pixel: the same bytes, several times faster.
+    """
+    if stored.dtype.kind in "iu" and stored.dtype.itemsize <= 2 and stored.size:
+        low, high = int(stored.min()), int(stored.max())
+        if (high - low + 1) * 4 <= stored.size:
+            table = _grayscale_values(ds, np.arange(low, high + 1, dtype=stored.dtype), window)
+            return table[np.subtract(stored, low, dtype=np.int32)]
+    return _grayscale_values(ds, stored, window)
+
+
+def _grayscale_values(ds: Dataset, stored: np.ndarray, window: Window | None) -> np.ndarray:
     values = modality_values(ds, stored)
     if window is not None:
         out = apply_window(values, window)

@@ -215,3 +215,30 @@ def test_undecodable_pixels_are_406_not_500(gateway: Gateway, shared_dicom: Path
         timeout=30,
     )
     assert as_stored.status_code == 200
+
+
+@pytest.mark.parametrize("window", [None, (40.0, 400.0, "LINEAR"), (40.0, 80.0, "SIGMOID"),
+                                    (1000.0, 4000.0, "LINEAR_EXACT")])
+def test_table_mapping_gives_the_same_pixels_as_per_pixel_arithmetic(
+    shared_dicom: Path, window: tuple[float, float, str] | None
+) -> None:
+    """Integer images go through a per-value table; it must equal the per-pixel pipeline
+    (Modality LUT, VOI, polarity) on every real native grayscale image of the corpus."""
+    from gateway.dicomweb.frames import read_instance
+    from gateway.dicomweb.render import Window, _grayscale_values, _native_grayscale, grayscale
+
+    voi = Window(*window) if window else None
+    compared = 0
+    for path in sorted(shared_dicom.rglob("*.dcm")):
+        if "malformed" in path.parts:
+            continue
+        with path.open("rb") as f:
+            ds = read_instance(f)
+        if "PixelData" not in ds:
+            continue
+        stored = _native_grayscale(ds, 0, int(ds.Rows), int(ds.Columns))
+        if stored is None:
+            continue
+        assert np.array_equal(grayscale(ds, stored, voi), _grayscale_values(ds, stored, voi)), path
+        compared += 1
+    assert compared >= 10
