@@ -103,6 +103,16 @@ def _first_param(request: Request, names: Collection[str]) -> str | None:
     return None
 
 
+def record_action(session: Session, principal: Principal, action: str, *,
+                  patient_id: str | None = None, detail: str = "") -> None:
+    """The audit row of a successful action by ``principal``, in the caller's transaction (so
+    the row and the change it records commit together, or neither does)."""
+    audit.record(session, actor=principal.name, actor_kind=principal.kind,
+                 role=str(principal.role) if principal.role else None, action=action,
+                 outcome=audit.Outcome.SUCCESS, address=principal.address,
+                 patient_id=patient_id, detail=detail)
+
+
 def audit_request(
     request: Request, principal: Principal | None, outcome: audit.Outcome, detail: str = ""
 ) -> None:

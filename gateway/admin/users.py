@@ -12,8 +12,13 @@ from gateway.auth.models import User
 from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role
 from gateway.auth.users import create_user, disable_user, list_users, set_profile
-from gateway.deps import CurrentPrincipal, SessionDep, SettingsDep, WriteSessionDep
-from lienthong import audit
+from gateway.deps import (
+    CurrentPrincipal,
+    SessionDep,
+    SettingsDep,
+    WriteSessionDep,
+    record_action,
+)
 
 router = APIRouter(prefix="/api/admin/users", tags=["admin"])
 
@@ -71,9 +76,7 @@ def post_user(
         except ValueError as exc:
             status = 409 if "already exists" in str(exc) else 422
             raise HTTPException(status, str(exc)) from exc
-        audit.record(session, actor=principal.name, actor_kind=principal.kind,
-                     role=principal.role, action="user.create", outcome=audit.Outcome.SUCCESS,
-                     address=principal.address, detail=f"{user.username} as {user.role}")
+        record_action(session, principal, "user.create", detail=f"{user.username} as {user.role}")
         return UserOut.of(user)
 
 
@@ -90,9 +93,7 @@ def patch_profile(username: str, body: ProfileChange, principal: CurrentPrincipa
             raise HTTPException(422, str(exc)) from exc
         if user is None:
             raise HTTPException(404, "no such user")
-        audit.record(session, actor=principal.name, actor_kind=principal.kind,
-                     role=principal.role, action="user.profile", outcome=audit.Outcome.SUCCESS,
-                     address=principal.address, detail=user.username)
+        record_action(session, principal, "user.profile", detail=user.username)
         return UserOut.of(user)
 
 
@@ -102,6 +103,4 @@ def post_disable(username: str, principal: CurrentPrincipal, session: WriteSessi
     with session.begin():
         if not disable_user(session, username):
             raise HTTPException(404, "no such user")
-        audit.record(session, actor=principal.name, actor_kind=principal.kind,
-                     role=principal.role, action="user.disable", outcome=audit.Outcome.SUCCESS,
-                     address=principal.address, detail=username[:64])
+        record_action(session, principal, "user.disable", detail=username[:64])

@@ -16,14 +16,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from claims.codes import CodeLists, load_code_lists
 from claims.errors import EpisodeNotFound
 from claims.records.models import ClaimEpisode
 from claims.records.service import import_episode
-from gateway.deps import CurrentPrincipal, Principal, SessionDep, WriteSessionDep
-from lienthong import audit
+from gateway.deps import (
+    CurrentPrincipal,
+    Principal,
+    SessionDep,
+    WriteSessionDep,
+    record_action,
+)
 from pacs.index.models import Study
 
 router = APIRouter(prefix="/api/claims", tags=["claims"])
@@ -42,10 +47,8 @@ def _code_lists(request: Request) -> CodeLists:
 
 def _audit(session: Session, principal: Principal, action: str, ma_lk: str,
            patient_id: str, detail: str = "") -> None:
-    audit.record(session, actor=principal.name, actor_kind=principal.kind,
-                 role=str(principal.role) if principal.role else None, action=action,
-                 outcome=audit.Outcome.SUCCESS, address=principal.address,
-                 patient_id=patient_id, detail=f"MA_LK {ma_lk}" + (f"; {detail}" if detail else ""))
+    record_action(session, principal, action, patient_id=patient_id,
+                  detail=f"MA_LK {ma_lk}" + (f"; {detail}" if detail else ""))
 
 
 @router.post("/episodes", status_code=201)
@@ -64,8 +67,8 @@ def post_episode(body: JsonBody, request: Request, principal: CurrentPrincipal,
 
 
 @router.get("/episodes/{ma_lk}")
-def read_episode(ma_lk: str, principal: CurrentPrincipal, session: SessionDep,
-                 audit_session: WriteSessionDep) -> dict[str, Any]:
+def read_episode(ma_lk: str, request: Request, principal: CurrentPrincipal,
+                 session: SessionDep) -> dict[str, Any]:
     """Where one episode stands: totals, exported versions and their portal status, and
     whether each imaging line's accession number has reached the archive."""
     with session.begin():
@@ -91,6 +94,7 @@ def read_episode(ma_lk: str, principal: CurrentPrincipal, session: SessionDep,
                          "file_name": x.file_name, "status": x.status,
                          "portal_message": x.portal_message} for x in episode.exports],
         }
-    with audit_session.begin():
+    audit_sessions: sessionmaker[Session] = request.app.state.audit_sessions
+    with audit_sessions.begin() as audit_session:
         _audit(audit_session, principal, "claims.episode.read", ma_lk, str(xml1.get("MA_BN", "")))
     return view

@@ -11,9 +11,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
+from sqlalchemy.orm import Session
 
-from gateway.deps import CurrentPrincipal, Principal, SessionDep, WriteSessionDep
-from lienthong import audit
+from gateway.deps import (
+    CurrentPrincipal,
+    Principal,
+    SessionDep,
+    WriteSessionDep,
+    record_action,
+)
 from pacs.orders.schema import parse_create, parse_update
 from pacs.orders.service import cancel_order, create_order, get_order, update_order, view
 
@@ -22,12 +28,10 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 JsonBody = Annotated[dict[str, Any], Body()]
 
 
-def _audit(session: Any, principal: Principal, action: str, accession: str,
+def _audit(session: Session, principal: Principal, action: str, accession: str,
            patient_id: str) -> None:
-    audit.record(session, actor=principal.name, actor_kind=principal.kind,
-                 role=str(principal.role) if principal.role else None, action=action,
-                 outcome=audit.Outcome.SUCCESS, address=principal.address,
-                 patient_id=patient_id, detail=f"accession {accession}")
+    record_action(session, principal, action, patient_id=patient_id,
+                  detail=f"accession {accession}")
 
 
 @router.post("", status_code=201)
