@@ -33,6 +33,7 @@ from pacs.scp.identifiers import (
     response,
     response_keys_of,
 )
+from pacs.scp.pacing import cancelled
 from pacs.scp.status import FindResult, failure, log_failure
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,8 @@ def handle_find(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator
         yield failure(0xC000, "unexpected error"), None
         return
     log.info("C-FIND %s from %s: %d match(es)", level, calling, len(matches))
-    for match in matches:
-        if event.is_cancelled:
+    for sent, match in enumerate(matches):
+        if cancelled(event, sent):
             yield CANCELLED, None
             return
         ds, missing = response(requested, match, level=str(level), request_charset=charset)

@@ -26,6 +26,7 @@ from pacs.scp.identifiers import (
     response_keys_of,
     set_value,
 )
+from pacs.scp.pacing import cancelled
 from pacs.scp.status import FindResult, failure, log_failure
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ def handle_worklist_find(
         return
     log.info("worklist C-FIND from %s: %d entr(ies)", calling, len(entries))
     requested = response_keys_of(identifier)
-    for entry in entries:
-        if event.is_cancelled:
+    for sent, entry in enumerate(entries):
+        if cancelled(event, sent):
             yield CANCELLED, None
             return
         item, missing_in_step = _step_item(step_request, entry.pop(SPS))
