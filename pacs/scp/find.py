@@ -33,15 +33,11 @@ from pacs.scp.identifiers import (
     response,
     response_keys_of,
 )
-from pacs.scp.pacing import cancelled
+from pacs.scp.pending import CANCELLED, PENDING, PENDING_UNSUPPORTED_KEYS, answer
 from pacs.scp.status import FindResult, failure, log_failure
 
 log = logging.getLogger(__name__)
 
-PENDING = 0xFF00
-PENDING_UNSUPPORTED_KEYS = 0xFF01  # optional keys not supported (PS3.4 C.4.1.1.4)
-CANCELLED = 0xFE00
-SUCCESS = 0x0000
 
 FIND_MODELS = {
     str(PatientRootQueryRetrieveInformationModelFind): InformationModel.PATIENT_ROOT,
@@ -104,13 +100,15 @@ def handle_find(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator
         yield failure(0xC000, "unexpected error"), None
         return
     log.info("C-FIND %s from %s: %d match(es)", level, calling, len(matches))
-    for sent, match in enumerate(matches):
-        if cancelled(event, sent):
-            yield CANCELLED, None
-            return
-        ds, missing = response(requested, match, level=str(level), request_charset=charset)
+    yield from answer(event, _pending(matches, requested, str(level), charset))
+
+
+def _pending(
+    matches: list[dict[str, object]], requested: ResponseKeys, level: str, charset: object
+) -> Iterator[tuple[int, Dataset]]:
+    for match in matches:
+        ds, missing = response(requested, match, level=level, request_charset=charset)
         yield (PENDING_UNSUPPORTED_KEYS if missing else PENDING), ds
-    yield SUCCESS, None
 
 
 def _run_query(

@@ -21,11 +21,12 @@ _MAX_WAIT = 2.0  # a peer that stops reading must not hold the handler forever
 def cancelled(event: Event, sent: int) -> bool:
     """True when the requester has cancelled; ``sent`` is the number of responses yielded."""
     if sent and sent % PACE_EVERY == 0:
-        _let_reactor_read(event)
+        let_reactor_read(event)
     return bool(event.is_cancelled)
 
 
-def _let_reactor_read(event: Event) -> None:
+def let_reactor_read(event: Event) -> None:
+    """Wait until the reactor has sent what is queued and read what has come in."""
     dul = event.assoc.dul
     deadline = time.monotonic() + _MAX_WAIT
     while not dul.to_provider_queue.empty():

@@ -26,12 +26,11 @@ from pacs.scp.identifiers import (
     response_keys_of,
     set_value,
 )
-from pacs.scp.pacing import cancelled
+from pacs.scp.pending import PENDING, PENDING_UNSUPPORTED_KEYS, answer
 from pacs.scp.status import FindResult, failure, log_failure
 
 log = logging.getLogger(__name__)
 
-PENDING, PENDING_UNSUPPORTED_KEYS, CANCELLED, SUCCESS = 0xFF00, 0xFF01, 0xFE00, 0x0000
 
 
 def _step_request(identifier: Dataset) -> Dataset | None:
@@ -90,16 +89,15 @@ def handle_worklist_find(
         return
     log.info("worklist C-FIND from %s: %d entr(ies)", calling, len(entries))
     requested = response_keys_of(identifier)
-    for sent, entry in enumerate(entries):
-        if cancelled(event, sent):
-            yield CANCELLED, None
-            return
-        item, missing_in_step = _step_item(step_request, entry.pop(SPS))
-        values = {k: v for k, v in entry.items() if k in filters}
-        if SPS in identifier:
-            values[SPS] = [item]
-        ds, missing = response(
-            requested, values, level=None, request_charset=identifier.get("SpecificCharacterSet")
-        )
-        yield (PENDING_UNSUPPORTED_KEYS if missing or missing_in_step else PENDING), ds
+    charset = identifier.get("SpecificCharacterSet")
 
+    def pending() -> Iterator[tuple[int, Dataset]]:
+        for entry in entries:
+            item, missing_in_step = _step_item(step_request, entry.pop(SPS))
+            values = {k: v for k, v in entry.items() if k in filters}
+            if SPS in identifier:
+                values[SPS] = [item]
+            ds, missing = response(requested, values, level=None, request_charset=charset)
+            yield (PENDING_UNSUPPORTED_KEYS if missing or missing_in_step else PENDING), ds
+
+    yield from answer(event, pending())

@@ -1,0 +1,149 @@
+"""Pending C-FIND responses written straight onto the association's socket, in batches.
+
+pynetdicom sends each response as a DIMSE primitive: a command set built and encoded as a
+pydicom Dataset, P-DATA primitives queued for the reactor thread, its state machine run per
+PDU, one socket write each. For a query with hundreds of matches that is most of the time of
+the query (two threads taking turns on the GIL). A Pending C-FIND-RSP differs from the next
+only in its identifier and status, so its command set is encoded once here, each identifier
+is encoded as pynetdicom would, and a batch of P-DATA-TF PDUs goes out in one write. The bytes
+are those pynetdicom would send (tests/pacs/test_pending.py compares them).
+
+pynetdicom still sends the final response (Success, Cancel, failure) itself, after the batches,
+so the association's state machine sees the exchange end as usual. The direct path is taken
+only where it is safe: little-endian, not deflated, a plain TCP socket (a TLS socket must not
+be written by one thread while the reactor reads it in another), nothing queued for the
+reactor. Elsewhere the responses go through pynetdicom one by one.
+"""
+
+from __future__ import annotations
+
+import ssl
+import struct
+from collections.abc import Iterable, Iterator
+
+from pydicom.dataset import Dataset
+from pynetdicom.dsutils import encode
+from pynetdicom.events import Event
+
+from pacs.scp.pacing import cancelled, let_reactor_read
+from pacs.scp.status import FindResult
+
+# C-FIND statuses (PS3.4 C.4.1.1.4): Pending, Pending with optional keys not supported, ...
+PENDING, PENDING_UNSUPPORTED_KEYS, CANCELLED, SUCCESS = 0xFF00, 0xFF01, 0xFE00, 0x0000
+C_FIND_RSP = 0x8020
+DATA_SET_PRESENT = 0x0001  # CommandDataSetType: any value but 0x0101 (pynetdicom's choice)
+_FIRST_BATCH, _BATCH = 1, 8  # a small first write lets a C-CANCEL sent on the first response in
+
+
+def answer(event: Event, responses: Iterable[tuple[int, Dataset]]) -> Iterator[FindResult]:
+    """Send every Pending (status, identifier) of ``responses``; yield for pynetdicom the
+    Pendings it must send itself (when the direct path is not safe), then the final status:
+    0xFE00 if the requester cancelled, else 0x0000."""
+    writer = DirectWriter.for_event(event)
+    if writer is None:
+        for sent, (status, identifier) in enumerate(responses):
+            if cancelled(event, sent):
+                yield CANCELLED, None
+                return
+            yield status, identifier
+        yield SUCCESS, None
+        return
+    sent = 0
+    for status, identifier in responses:
+        if sent == _FIRST_BATCH or (sent and sent % _BATCH == 0):
+            writer.flush()
+            let_reactor_read(event)
+            if event.is_cancelled:
+                yield CANCELLED, None
+                return
+        writer.add(status, identifier)
+        sent += 1
+    writer.flush()
+    yield SUCCESS, None
+
+
+class DirectWriter:
+    """Encodes Pending C-FIND-RSP messages as P-DATA-TF PDUs and writes them in batches."""
+
+    def __init__(self, event: Event) -> None:
+        request = event.request
+        transfer_syntax = event.context.transfer_syntax  # the context's one accepted syntax
+        transport = event.assoc.dul.socket
+        assert transport is not None  # checked by for_event
+        self._socket = transport
+        self._implicit = bool(transfer_syntax.is_implicit_VR)
+        self._context_id = int(event.context.context_id or 0)
+        # PS3.8 9.3.5: a PDV item is the PDU's length minus its 6-byte header (0 = no limit).
+        max_pdu = int(event.assoc.dimse.maximum_pdu_size)
+        self._fragment = max_pdu - 6 if max_pdu else 0
+        self._commands = {
+            status: self._command_set(str(request.AffectedSOPClassUID),
+                                      int(request.MessageID or 0), status)
+            for status in (PENDING, PENDING_UNSUPPORTED_KEYS)
+        }
+        self._buffer = bytearray()
+
+    @classmethod
+    def for_event(cls, event: Event) -> DirectWriter | None:
+        transfer_syntax = event.context.transfer_syntax
+        dul = event.assoc.dul
+        transport = dul.socket
+        raw = getattr(transport, "socket", None)
+        if (
+            transport is None
+            or raw is None
+            or isinstance(raw, ssl.SSLSocket)
+            or not transfer_syntax.is_little_endian
+            or transfer_syntax.is_deflated
+            or not dul.to_provider_queue.empty()
+        ):
+            return None
+        return cls(event)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer)
+
+    def add(self, status: int, identifier: Dataset) -> None:
+        data = encode(identifier, self._implicit, True)
+        if not data:
+            raise ValueError("the response identifier could not be encoded")
+        self._append_pdvs(self._commands[status], command=True)
+        self._append_pdvs(data, command=False)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._socket.send(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _append_pdvs(self, payload: bytes, *, command: bool) -> None:
+        size = self._fragment or len(payload)
+        chunks = [payload[i:i + size] for i in range(0, len(payload), size)] or [b""]
+        for n, chunk in enumerate(chunks):
+            header = (0x01 if command else 0x00) | (0x02 if n == len(chunks) - 1 else 0x00)
+            item_length = len(chunk) + 2
+            # P-DATA-TF (PS3.8 9.3.5): type 0x04, reserved, PDU length; one PDV item per PDU
+            # as pynetdicom sends them: item length, context ID, message control header.
+            self._buffer += struct.pack(">BBLLBB", 0x04, 0, item_length + 4, item_length,
+                                        self._context_id, header)
+            self._buffer += chunk
+
+    @staticmethod
+    def _command_set(sop_class: str, message_id: int, status: int) -> bytes:
+        """The C-FIND-RSP command set in Implicit VR Little Endian (PS3.7 9.3.2.2, E.1)."""
+        uid = sop_class.encode("ascii")
+        if len(uid) % 2:
+            uid += b"\x00"
+        body = (
+            _element(0x0002, uid)
+            + _element(0x0100, struct.pack("<H", C_FIND_RSP))
+            + _element(0x0120, struct.pack("<H", message_id))
+            + _element(0x0800, struct.pack("<H", DATA_SET_PRESENT))
+            + _element(0x0900, struct.pack("<H", status))
+        )
+        return _element(0x0000, struct.pack("<L", len(body))) + body
+
+
+def _element(element: int, value: bytes) -> bytes:
+    """A group 0000 element in Implicit VR Little Endian."""
+    return struct.pack("<HHL", 0x0000, element, len(value)) + value
