@@ -26,6 +26,7 @@ from pacs.errors import PacsError
 from pacs.index.query import InformationModel, check_level, find, response_keys
 from pacs.scp.audit import AuditUnavailable, DicomAudit
 from pacs.scp.identifiers import (
+    Element,
     ResponseKeys,
     decode_identifier,
     filters_from,
@@ -105,10 +106,10 @@ def handle_find(event: Event, archive: Archive, auditor: DicomAudit) -> Iterator
 
 def _pending(
     matches: list[dict[str, object]], requested: ResponseKeys, level: str, charset: object
-) -> Iterator[tuple[int, Dataset]]:
+) -> Iterator[tuple[int, list[Element]]]:
     for match in matches:
-        ds, missing = response(requested, match, level=level, request_charset=charset)
-        yield (PENDING_UNSUPPORTED_KEYS if missing else PENDING), ds
+        elements, missing = response(requested, match, level=level, request_charset=charset)
+        yield (PENDING_UNSUPPORTED_KEYS if missing else PENDING), elements
 
 
 def _run_query(

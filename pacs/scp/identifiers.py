@@ -21,6 +21,7 @@ from pydicom.valuerep import PersonName
 from pacs.errors import InvalidIdentifier
 
 UTF8 = "ISO_IR 192"
+CHARSET_TAG = 0x00080005  # Specific Character Set
 # Elements of an identifier that are not matching keys.
 CONTROL_KEYWORDS = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet"})
 
@@ -114,39 +115,54 @@ def response_keys_of(requested: Iterable[DataElement]) -> ResponseKeys:
     return keys
 
 
+# (tag, VR, value) of one response element, the value as the index holds it.
+Element = tuple[int, str, Any]
+
+
 def response(
     requested: ResponseKeys,
     values: Mapping[str, Any],
     *,
     level: str | None,
     request_charset: Any,
-) -> tuple[Dataset, list[str]]:
+) -> tuple[list[Element], list[str]]:
     """A response identifier with exactly the requested keys; returns it and the keys we lack.
 
     `values` holds the match (keyword -> value); requested keys absent from it are returned
     empty and reported, so the caller can answer Pending 0xFF01 (optional keys not supported).
-    Keys in `values` that were not requested (the unique keys) are added.
+    Keys in `values` that were not requested (the unique keys) are added. The elements become
+    bytes in ``pacs.scp.wire`` (or a Dataset through ``as_dataset``).
     """
-    ds = Dataset()
+    elements: list[Element] = []
     missing: list[str] = []
     asked = set()
     for tag, vr, keyword in requested:
         asked.add(keyword)
         if keyword in values:
-            ds.add(_element(tag, vr, values[keyword]))
+            elements.append((tag, vr, values[keyword]))
         else:
-            ds.add(_element(tag, vr, None))
+            elements.append((tag, vr, None))
             missing.append(keyword)
     for keyword, value in values.items():
         if keyword not in asked:
-            set_value(ds, keyword, value)
+            unique = tag_for_keyword(keyword)
+            if unique is None:
+                raise KeyError(keyword)
+            elements.append((unique, dictionary_VR(unique), value))
     if level is not None:
-        ds.add(_element(0x00080052, "CS", level))
+        elements.append((0x00080052, "CS", level))
     if _has_non_ascii(values.values()):
-        ds.add(_element(0x00080005, "CS", UTF8))
+        elements.append((CHARSET_TAG, "CS", UTF8))
     elif request_charset:
-        ds.add(_element(0x00080005, "CS", request_charset))
-    return ds, missing
+        elements.append((CHARSET_TAG, "CS", request_charset))
+    return elements, missing
+
+
+def as_dataset(elements: Iterable[Element]) -> Dataset:
+    ds = Dataset()
+    for tag, vr, value in elements:
+        ds.add(_element(tag, vr, value))
+    return ds
 
 
 def _has_non_ascii(values: Iterable[Any]) -> bool:

@@ -5,8 +5,9 @@ pydicom Dataset, P-DATA primitives queued for the reactor thread, its state mach
 PDU, one socket write each. For a query with hundreds of matches that is most of the time of
 the query (two threads taking turns on the GIL). A Pending C-FIND-RSP differs from the next
 only in its identifier and status, so its command set is encoded once here, each identifier
-is encoded as pynetdicom would, and a batch of P-DATA-TF PDUs goes out in one write. The bytes
-are those pynetdicom would send (tests/pacs/test_pending.py compares them).
+is encoded from the index values (``pacs.scp.wire``), and a batch of P-DATA-TF PDUs goes out
+in one write. The bytes are those pynetdicom would send (tests/pacs/test_pending.py compares
+them).
 
 pynetdicom still sends the final response (Success, Cancel, failure) itself, after the batches,
 so the association's state machine sees the exchange end as usual. The direct path is taken
@@ -21,10 +22,11 @@ import ssl
 import struct
 from collections.abc import Iterable, Iterator
 
-from pydicom.dataset import Dataset
 from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
 
+from pacs.scp import wire
+from pacs.scp.identifiers import Element, as_dataset
 from pacs.scp.pacing import cancelled, let_reactor_read
 from pacs.scp.status import FindResult
 
@@ -35,8 +37,8 @@ DATA_SET_PRESENT = 0x0001  # CommandDataSetType: any value but 0x0101 (pynetdico
 _FIRST_BATCH, _BATCH = 1, 8  # a small first write lets a C-CANCEL sent on the first response in
 
 
-def answer(event: Event, responses: Iterable[tuple[int, Dataset]]) -> Iterator[FindResult]:
-    """Send every Pending (status, identifier) of ``responses``; yield for pynetdicom the
+def answer(event: Event, responses: Iterable[tuple[int, list[Element]]]) -> Iterator[FindResult]:
+    """Send every Pending (status, identifier elements) of ``responses``; yield for pynetdicom the
     Pendings it must send itself (when the direct path is not safe), then the final status:
     0xFE00 if the requester cancelled, else 0x0000."""
     writer = DirectWriter.for_event(event)
@@ -45,7 +47,7 @@ def answer(event: Event, responses: Iterable[tuple[int, Dataset]]) -> Iterator[F
             if cancelled(event, sent):
                 yield CANCELLED, None
                 return
-            yield status, identifier
+            yield status, as_dataset(identifier)
         yield SUCCESS, None
         return
     sent = 0
@@ -104,8 +106,10 @@ class DirectWriter:
     def pending(self) -> bool:
         return bool(self._buffer)
 
-    def add(self, status: int, identifier: Dataset) -> None:
-        data = encode(identifier, self._implicit, True)
+    def add(self, status: int, identifier: list[Element]) -> None:
+        data = wire.encode(identifier, implicit=self._implicit)
+        if data is None:  # not a plain case: as pynetdicom would encode it
+            data = encode(as_dataset(identifier), self._implicit, True)
         if not data:
             raise ValueError("the response identifier could not be encoded")
         self._append_pdvs(self._commands[status], command=True)

@@ -19,6 +19,7 @@ from pacs.errors import PacsError
 from pacs.orders.worklist import SPS, find_worklist
 from pacs.scp.audit import DicomAudit
 from pacs.scp.identifiers import (
+    Element,
     decode_identifier,
     element_text,
     filters_from,
@@ -91,13 +92,13 @@ def handle_worklist_find(
     requested = response_keys_of(identifier)
     charset = identifier.get("SpecificCharacterSet")
 
-    def pending() -> Iterator[tuple[int, Dataset]]:
+    def pending() -> Iterator[tuple[int, list[Element]]]:
         for entry in entries:
             item, missing_in_step = _step_item(step_request, entry.pop(SPS))
             values = {k: v for k, v in entry.items() if k in filters}
             if SPS in identifier:
                 values[SPS] = [item]
-            ds, missing = response(requested, values, level=None, request_charset=charset)
-            yield (PENDING_UNSUPPORTED_KEYS if missing or missing_in_step else PENDING), ds
+            elements, missing = response(requested, values, level=None, request_charset=charset)
+            yield (PENDING_UNSUPPORTED_KEYS if missing or missing_in_step else PENDING), elements
 
     yield from answer(event, pending())
