@@ -465,7 +465,9 @@ def find(
         fetch = max_results + 1 if limit is None else min(limit, max_results + 1)
     if fetch is not None:
         stmt = stmt.limit(fetch)
-    matches = [dict(row._mapping) for row in session.execute(stmt)]
+    result = session.execute(stmt)
+    keys = list(result.keys())  # once: a RowMapping per row costs more than the row
+    matches = [dict(zip(keys, row, strict=True)) for row in result]
     if max_results is not None and len(matches) > max_results:
         raise TooManyMatches(f"more than {max_results} matches; narrow the query")
     return matches
