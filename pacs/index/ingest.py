@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, DeflatedExplicitVRLittleEndian
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from lienthong.db import utcnow
@@ -159,15 +159,41 @@ def prepare_instance(
     )
 
 
+# Built once: every stored instance runs these (building and caching a statement per call costs
+# as much CPU as SQLite takes to run it).
+_INSTANCE_BY_UID = select(Instance.id, Instance.sha256).where(
+    Instance.sop_instance_uid == bindparam("b_uid"))
+_SERIES_BY_UID = (
+    select(Series.id, Series.study_fk, Study.patient_name)
+    .join(Study, Series.study_fk == Study.id)
+    .where(Series.series_instance_uid == bindparam("b_uid"))
+)
+_INSERT_INSTANCE = insert(Instance)
+# Counters are updated in SQL (n = n + 1) so concurrent writers on PostgreSQL never lose one.
+_COUNT_SERIES_INSTANCE = (
+    update(Series)
+    .where(Series.id == bindparam("b_series"))
+    .values(number_of_instances=Series.number_of_instances + 1)
+)
+_COUNT_STUDY_INSTANCE = (
+    update(Study)
+    .where(Study.id == bindparam("b_study"))
+    .values(
+        number_of_instances=Study.number_of_instances + 1,
+        number_of_series=Study.number_of_series + bindparam("b_new_series"),
+        size_bytes=Study.size_bytes + bindparam("b_size"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
 def index_instance(session: Session, item: PreparedInstance) -> Outcome:
     """Insert the index rows for a prepared instance (caller commits). Never deletes files."""
     a = item.attributes
     # The common path runs Core statements on the session's connection: the ORM layer adds
     # about as much CPU per statement as SQLite takes to run it, and ingest is CPU-bound.
     conn = session.connection()
-    existing = conn.execute(
-        select(Instance.id, Instance.sha256).where(Instance.sop_instance_uid == a.sop_instance_uid)
-    ).first()
+    existing = conn.execute(_INSTANCE_BY_UID, {"b_uid": a.sop_instance_uid}).first()
     if existing is not None:
         if existing.sha256 == item.sha256:
             return Outcome.DUPLICATE
@@ -189,11 +215,7 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
         return Outcome.QUARANTINED
 
     # Fast path: most instances belong to a series that is already indexed.
-    known = conn.execute(
-        select(Series.id, Series.study_fk, Study.patient_name)
-        .join(Study, Series.study_fk == Study.id)
-        .where(Series.series_instance_uid == a.series_instance_uid)
-    ).first()
+    known = conn.execute(_SERIES_BY_UID, {"b_uid": a.series_instance_uid}).first()
     if known is not None:
         series_id, study_id, new_series = known.id, known.study_fk, False
         if known.patient_name != a.patient_name:
@@ -204,7 +226,8 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
         series, new_series = _series_for(session, a, study)
         series_id, study_id = series.id, study.id
     conn.execute(
-        insert(Instance).values(
+        _INSERT_INSTANCE,
+        dict(
             series_fk=series_id,
             sop_instance_uid=a.sop_instance_uid,
             sop_class_uid=a.sop_class_uid,
@@ -222,24 +245,11 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
             calling_ae_title=item.calling_ae_title,
             received_at=utcnow(),
             metadata_json=item.metadata_json,
-        )
+        ),
     )
-    # Counters are updated in SQL (n = n + 1) so concurrent writers on PostgreSQL never lose one.
-    conn.execute(
-        update(Series)
-        .where(Series.id == series_id)
-        .values(number_of_instances=Series.number_of_instances + 1)
-    )
-    conn.execute(
-        update(Study)
-        .where(Study.id == study_id)
-        .values(
-            number_of_instances=Study.number_of_instances + 1,
-            number_of_series=Study.number_of_series + (1 if new_series else 0),
-            size_bytes=Study.size_bytes + item.size_bytes,
-            updated_at=utcnow(),
-        )
-    )
+    conn.execute(_COUNT_SERIES_INSTANCE, {"b_series": series_id})
+    conn.execute(_COUNT_STUDY_INSTANCE, {"b_study": study_id, "b_new_series": int(new_series),
+                                         "b_size": item.size_bytes, "b_now": utcnow()})
     if new_series and a.modality:
         _add_modality(session, study_id, a.modality)
     session.flush()
