@@ -5,12 +5,11 @@ Names are ours (claims/spec.py FILE_NAME_FORMAT, the day folder), never taken fr
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import hashlib
 import os
 from pathlib import Path
+
+from lienthong.durable import fsync_dir, sync_filesystem
 
 TMP_PREFIX = ".tmp-"
 
@@ -87,7 +86,7 @@ def publish(folder: Path, names: list[str]) -> None:
         _check_name(name)
     if not names:
         return
-    _sync_filesystem(folder)
+    sync_filesystem(folder)
     for name in names:
         os.replace(folder / f"{TMP_PREFIX}{name}", folder / name)
     fsync_dir(folder)
@@ -100,35 +99,3 @@ def write_batch(folder: Path, files: list[tuple[str, bytes]]) -> None:
     for name, data in files:
         stage(folder, name, data)
     publish(folder, [name for name, _ in files])
-
-
-def _sync_filesystem(folder: Path) -> None:
-    syncfs = getattr(_libc(), "syncfs", None)
-    if syncfs is None:
-        os.sync()
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        if syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"syncfs: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    # syncfs(2) flushes only the file system holding the outbox; os.sync() would flush every
-    # file system of the machine.
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    except OSError:
-        return None
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -74,6 +74,13 @@ class StorageSettings(BaseModel):
     commit_batch: int = Field(
         64, ge=1, le=1024, description="Most instances indexed in one transaction (group commit)."
     )
+    sync: Literal["filesystem", "files"] = Field(
+        "filesystem",
+        description="How a batch of received files is made durable before it is indexed: "
+        "'filesystem' flushes the storage file system once (syncfs; cheapest when the volume "
+        "holds mostly the archive), 'files' fsyncs each file and folder (better on a volume "
+        "shared with other busy writers).",
+    )
 
 
 class ReportsSettings(BaseModel):

@@ -56,7 +56,10 @@ class Archive:
 
 def open_store(settings: Settings) -> FilesystemStore:
     return FilesystemStore(
-        settings.objects_dir, settings.tmp_dir, min_free_bytes=settings.storage.min_free_bytes
+        settings.objects_dir,
+        settings.tmp_dir,
+        min_free_bytes=settings.storage.min_free_bytes,
+        sync_filesystem=settings.storage.sync == "filesystem",
     )
 
 

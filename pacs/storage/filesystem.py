@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from lienthong.durable import fsync_dir, fsync_file, sync_filesystem
 from pacs.errors import StorageUnavailable
 from pacs.storage.base import StoredRef
 
@@ -32,21 +33,15 @@ def new_key() -> str:
     return secrets.token_hex(16)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FilesystemStore:
     """InstanceStore on a local (or shared, POSIX) folder."""
 
-    def __init__(self, objects_dir: Path, tmp_dir: Path, min_free_bytes: int = 0) -> None:
+    def __init__(self, objects_dir: Path, tmp_dir: Path, min_free_bytes: int = 0,
+                 *, sync_filesystem: bool = False) -> None:
         self.objects_dir = objects_dir
         self.tmp_dir = tmp_dir
         self.min_free_bytes = min_free_bytes
+        self.sync_filesystem = sync_filesystem
         objects_dir.mkdir(parents=True, exist_ok=True)
         tmp_dir.mkdir(parents=True, exist_ok=True)
 
@@ -90,11 +85,11 @@ class FilesystemStore:
             if not parent.is_dir():
                 parent.mkdir(parents=True, exist_ok=True)
                 if durable:
-                    _fsync_dir(parent.parent)
-                    _fsync_dir(parent.parent.parent)
+                    fsync_dir(parent.parent)
+                    fsync_dir(parent.parent.parent)
             os.replace(tmp, final)
             if durable:
-                _fsync_dir(parent)
+                fsync_dir(parent)
         except OSError as exc:
             # On a read-only volume even this unlink fails (EROFS): the original error is the
             # one to report; a temporary file that could not be removed is swept at start.
@@ -107,20 +102,26 @@ class FilesystemStore:
 
     def sync(self, keys: list[str]) -> None:
         """Make files written with durable=False durable: their data, then their directory
-        entries (the fan-out folders included, which may be new). Raises StorageUnavailable."""
+        entries (the fan-out folders included, which may be new). Raises StorageUnavailable.
+
+        With ``sync_filesystem`` one syncfs of the storage file system does it for the batch
+        (lienthong.durable); otherwise each file and folder is fsynced."""
+        if not keys:
+            return
         try:
+            if self.sync_filesystem:
+                for key in keys:
+                    os.stat(self.path(key))  # each must exist; the one flush covers them all
+                sync_filesystem(self.objects_dir)
+                return
             folders: set[Path] = set()
             for key in keys:
                 path = self.path(key)
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_file(path)
                 folders.update((path.parent, path.parent.parent))
             folders.add(self.objects_dir)
             for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
-                _fsync_dir(folder)
+                fsync_dir(folder)
         except OSError as exc:
             raise StorageUnavailable(f"cannot make instance files durable: {exc.strerror}") from exc
 
