@@ -17,11 +17,11 @@ import enum
 import hashlib
 import io
 import logging
+import struct
 from dataclasses import dataclass
 
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, DeflatedExplicitVRLittleEndian
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -61,18 +61,29 @@ class PreparedInstance:
 
 
 def file_meta(sop_class_uid: str, sop_instance_uid: str, ts: str, source_ae: str) -> bytes:
-    """The File Meta Information group (PS3.10 7.1) that we write in front of received bytes."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
-    meta.TransferSyntaxUID = UID(ts)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    if source_ae:
-        meta.SourceApplicationEntityTitle = source_ae
-    buffer = io.BytesIO()
-    write_file_meta_info(buffer, meta, enforce_standard=True)  # type: ignore[arg-type]
-    return buffer.getvalue()
+    """The File Meta Information group (PS3.10 7.1) that we write in front of received bytes.
+
+    Encoded here (Explicit VR Little Endian, PS3.5 7.1.2) rather than through pydicom, which
+    took a quarter of the CPU time of preparing an instance; tests/pacs/test_store_scp.py
+    compares the bytes with pydicom's ``write_file_meta_info``.
+    """
+    body = b"".join((
+        struct.pack("<HH2sHL", 0x0002, 0x0001, b"OB", 0, 2) + b"\x00\x01",
+        _meta_element(0x0002, "UI", sop_class_uid),
+        _meta_element(0x0003, "UI", sop_instance_uid),
+        _meta_element(0x0010, "UI", ts),
+        _meta_element(0x0012, "UI", IMPLEMENTATION_CLASS_UID),
+        _meta_element(0x0013, "SH", IMPLEMENTATION_VERSION_NAME),
+        _meta_element(0x0016, "AE", source_ae) if source_ae else b"",
+    ))
+    return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+
+
+def _meta_element(element: int, vr: str, text: str) -> bytes:
+    value = text.strip(" \x00").encode("ascii", "replace")  # UIDs and AE titles are ASCII
+    if len(value) % 2:
+        value += b"\x00" if vr == "UI" else b" "
+    return struct.pack("<HH2sH", 0x0002, element, vr.encode("ascii"), len(value)) + value
 
 
 def parse_dataset(encoded: bytes, transfer_syntax_uid: str) -> Dataset:

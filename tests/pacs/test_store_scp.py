@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import defaultdict
@@ -10,7 +11,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataset import FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
 
+from pacs.index.ingest import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, file_meta
 from tests.support.dcmtk import echoscu, storescu
 from tests.support.scu import send_file
 from tests.support.server import LienthongServer, lienthong
@@ -114,3 +119,24 @@ def test_every_shared_file_is_stored_byte_for_byte(
     studies = stored_studies(server)
     ct = next(s for s in studies if s["patient_name"] == "REMOVED")
     assert ct["instances"] == 28 and ct["modalities"] == "CT"
+
+
+@pytest.mark.parametrize(("sop_class", "sop_instance", "syntax", "source"), [
+    ("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.840.10008.1.2.1", "CT01"),
+    ("1.2.840.10008.5.1.4.1.1.4", "1.2.826.0.1.3680043.10.1446.12", "1.2.840.10008.1.2.4.90",
+     "MR_STATION"),
+    ("1.2.840.10008.5.1.4.1.1.1.1", "2.25.1234567", "1.2.840.10008.1.2", ""),
+])
+def test_file_meta_bytes_equal_pydicom(sop_class: str, sop_instance: str, syntax: str,
+                                       source: str) -> None:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID(syntax)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    if source:
+        meta.SourceApplicationEntityTitle = source
+    expected = io.BytesIO()
+    write_file_meta_info(expected, meta, enforce_standard=True)  # type: ignore[arg-type]
+    assert file_meta(sop_class, sop_instance, syntax, source) == expected.getvalue()
