@@ -34,6 +34,11 @@ _PATTERNS = {
     "datelist": r"\d{8}(;\d{8})*",
 }
 
+# Field kinds whose whole F06-FORMAT check (values.format_problem: the pattern above, the
+# length, and characters XML can carry) a table's XSD makes: rows read from a document that
+# passed its XSD need only the checks of the other kinds (real dates, percentages ≤ 100).
+XSD_COMPLETE_KINDS = frozenset({"text", "int", "money", "dec3"})
+
 _SIGNATURE_HOLDER = (
     '<xs:element name="CHUKYDONVI"><xs:complexType mixed="true"><xs:sequence>'
     '<xs:any processContents="skip" namespace="##any" minOccurs="0" maxOccurs="unbounded"/>'
