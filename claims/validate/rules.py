@@ -202,7 +202,7 @@ def _report_formats(ctx: Context, out: list[Violation], name: str, no: int,
 
 @rule("F06-FORMAT", "§8.2.6–7", "record", "lengths, numbers, percentages and dates well formed")
 def formats(ctx: Context) -> list[Violation]:
-    out = []
+    out: list[Violation] = []
     for name, no, r in ctx.all_rows:
         tbl = table(name, ctx.release)
         shape = _shape(name, ctx.release)
