@@ -136,6 +136,11 @@ def schema(file_name: str) -> etree.XMLSchema:
     return etree.XMLSchema(parse_xml(data, what=file_name))
 
 
+def all_schemas() -> list[etree.XMLSchema]:
+    """Every shipped XSD, compiled (cached per process)."""
+    return [schema(name) for name in generated_files()]
+
+
 def schema_for_table(name: str, root: etree._Element | None = None) -> etree.XMLSchema:
     """XSD of table ``name``; for XML13 the variant is chosen by the document's elements."""
     if name == "XML13":
