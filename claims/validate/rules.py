@@ -683,8 +683,9 @@ def check_episode(episode: EpisodeRecord, codes: CodeLists,
         if r.stage in stages:
             try:
                 out.extend(r.check(ctx))
-            except ArithmeticError:
-                # Only a number F06-FORMAT reports as malformed ("NaN", "Infinity") gets here:
-                # the episode is refused for it, and one bad value must not stop the whole run.
+            except (ArithmeticError, ValueError):
+                # Only a number F06-FORMAT reports as malformed ("NaN", "Infinity", "12x")
+                # gets here: the episode is refused for it, and one bad value must not stop
+                # the whole run (``claims validate`` of a folder).
                 continue
     return out

@@ -131,10 +131,12 @@ def test_a_folder_is_validated_in_workers_with_the_same_results(
     assert "DOCTYPE" in alone[2].refused
 
 
-@pytest.mark.parametrize("value", ["1" * 40, "Infinity", "NaN", "-Infinity"])
+@pytest.mark.parametrize("value", ["1" * 40, "Infinity", "NaN", "-Infinity", "12x"])
 def test_absurd_numbers_are_reported_not_fatal(episode: EpisodeRecord, codes: CodeLists,
                                                value: str) -> None:
     episode.tables["XML2"][0]["DON_GIA"] = value
+    episode.tables["XML2"][1]["THANH_TIEN_BV"] = value
+    episode.tables["XML3"][0]["T_TRANTT"] = value
     episode.xml1["T_TONGCHI_BH"] = value
     found = check_episode(episode, codes)
     assert any(v.rule == "F06-FORMAT" and v.field == "DON_GIA" and v.table == "XML2"
