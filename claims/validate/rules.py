@@ -539,28 +539,30 @@ def card(ctx: Context) -> list[Violation]:
     return out
 
 
+_ZERO = Decimal(0)
+
+
 def _line_problems(ctx: Context, name: str, no: int, r: Row) -> list[Violation]:
-    d = values.to_decimal
+    d, g = values.to_decimal, r.get
     out: list[Violation] = []
     try:
         if name == "XML2":
-            bv, bh = money.drug_amounts(d(r.get("SO_LUONG", "")), d(r.get("DON_GIA", "")),
-                                        d(r.get("TYLE_TT_BH", "")))
+            bv, bh = money.drug_amounts(d(g("SO_LUONG", "")), d(g("DON_GIA", "")),
+                                        d(g("TYLE_TT_BH", "")))
         else:
             bv, bh = money.service_amounts(
-                d(r.get("SO_LUONG", "")), d(r.get("DON_GIA_BV", "")), d(r.get("DON_GIA_BH", "")),
-                d(r.get("TYLE_TT_DV", "") or "100"), d(r.get("TYLE_TT_BH", "")))
-        nk_parts = sum((d(r.get(f, "")) for f in ("T_NGUONKHAC_NSNN", "T_NGUONKHAC_VTNN",
-                                                  "T_NGUONKHAC_VTTN", "T_NGUONKHAC_CL")),
-                       Decimal(0))
-        nk = d(r.get("T_NGUONKHAC", ""))
-        split = money.split_line(bv, bh, d(r.get("MUC_HUONG", "")), nk)
+                d(g("SO_LUONG", "")), d(g("DON_GIA_BV", "")), d(g("DON_GIA_BH", "")),
+                d(g("TYLE_TT_DV", "") or "100"), d(g("TYLE_TT_BH", "")))
+        nk_parts = (_ZERO + d(g("T_NGUONKHAC_NSNN", "")) + d(g("T_NGUONKHAC_VTNN", ""))
+                    + d(g("T_NGUONKHAC_VTTN", "")) + d(g("T_NGUONKHAC_CL", "")))
+        nk = d(g("T_NGUONKHAC", ""))
+        split = money.split_line(bv, bh, d(g("MUC_HUONG", "")), nk)
     except (ValueError, ArithmeticError):
         return []  # malformed numbers (or "Infinity") are reported by F06-FORMAT
     checks = (("THANH_TIEN_BV", bv), ("THANH_TIEN_BH", bh), ("T_BHTT", split.t_bhtt),
               ("T_BNCCT", split.t_bncct), ("T_BNTT", split.t_bntt), ("T_NGUONKHAC", nk_parts))
     for fld, want in checks:
-        if d(r.get(fld, "")) != want:
+        if d(g(fld, "")) != want:
             out.append(ctx.v(name, no, fld, "X20-MONEY", values.money(want),
                              "sai công thức tính tiền", "amount does not follow the formula"))
     if r.get("PHAM_VI") == "2" and (d(r.get("TYLE_TT_BH", "")) != 0 or bh != 0):
