@@ -84,22 +84,26 @@ class Totals:
 
 def totals(xml2: list[dict[str, str]], xml3: list[dict[str, str]]) -> Totals:
     """XML1 totals from the (already rounded) line values."""
-    def s(rows: list[dict[str, str]], name: str) -> Decimal:
-        return sum((to_decimal(r.get(name, "")) for r in rows), Decimal(0))
-
-    lines = xml2 + xml3
-    tongchi_bh = s(lines, "THANH_TIEN_BH")
-    bncct = s(lines, "T_BNCCT")
+    # One pass over the lines (the pre-check runs this for every claim); each sum still adds
+    # the lines in order, starting from 0, so the results are those of summing field by field.
+    zero = Decimal(0)
+    thuoc = vtyt = bv = bh = bntt = bncct = nguonkhac = gdv = zero
+    for r in xml2:
+        thuoc += to_decimal(r.get("THANH_TIEN_BV", ""))
+    for r in xml3:
+        if r.get("MA_NHOM", "") in spec.VTYT_GROUPS:
+            vtyt += to_decimal(r.get("THANH_TIEN_BV", ""))
+    for r in xml2 + xml3:
+        bv += to_decimal(r.get("THANH_TIEN_BV", ""))
+        bh += to_decimal(r.get("THANH_TIEN_BH", ""))
+        bntt += to_decimal(r.get("T_BNTT", ""))
+        bncct += to_decimal(r.get("T_BNCCT", ""))
+        nguonkhac += to_decimal(r.get("T_NGUONKHAC", ""))
+        if r.get("MA_PTTT", "") == "1":
+            gdv += to_decimal(r.get("T_BHTT", ""))
     return Totals(
-        t_thuoc=s(xml2, "THANH_TIEN_BV"),
-        t_vtyt=s([r for r in xml3 if r.get("MA_NHOM", "") in spec.VTYT_GROUPS], "THANH_TIEN_BV"),
-        t_tongchi_bv=s(lines, "THANH_TIEN_BV"),
-        t_tongchi_bh=tongchi_bh,
-        t_bntt=s(lines, "T_BNTT"),
-        t_bncct=bncct,
-        t_bhtt=tongchi_bh - bncct,
-        t_nguonkhac=s(lines, "T_NGUONKHAC"),
-        t_bhtt_gdv=s([r for r in lines if r.get("MA_PTTT", "") == "1"], "T_BHTT"),
+        t_thuoc=thuoc, t_vtyt=vtyt, t_tongchi_bv=bv, t_tongchi_bh=bh, t_bntt=bntt,
+        t_bncct=bncct, t_bhtt=bh - bncct, t_nguonkhac=nguonkhac, t_bhtt_gdv=gdv,
     )
 
 

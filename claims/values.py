@@ -64,12 +64,22 @@ def percent(value: Decimal) -> str:
     return text
 
 
+_ZERO = Decimal(0)
+
+
+@functools.lru_cache(maxsize=16384)
+def _decimal(text: str) -> Decimal:
+    # Decimals are immutable and a claim's amounts, quantities and rates repeat across lines
+    # and files: the rules convert each text once per process.
+    return Decimal(text)
+
+
 def to_decimal(text: str) -> Decimal:
     """Decimal of a number text ('' counts as 0)."""
     if not text:
-        return Decimal(0)
+        return _ZERO
     try:
-        return Decimal(text)
+        return _decimal(text)
     except InvalidOperation as exc:
         raise ValueError(f"not a number: {text!r}") from exc
 

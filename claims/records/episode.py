@@ -29,6 +29,9 @@ class EpisodeRecord:
 
     tables: dict[str, list[Row]]
     accession_numbers: dict[int, str] = field(default_factory=dict)
+    # Tables whose rows were read from a document that passed the table's XSD (claim files
+    # read back by claims/validate/parse.py); F06-FORMAT then skips what the XSD checked.
+    schema_valid: frozenset[str] = frozenset()
 
     @property
     def xml1(self) -> Row:

@@ -8,6 +8,7 @@ of the files.
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from claims.codes import CodeLists
 from claims.errors import UnsafeXml
 from claims.validate.check_file import check_claim_file
+from claims.validate.schema import all_schemas
 from claims.validate.violations import Violation
 from claims.workers import exit_with_parent
 
@@ -69,6 +71,16 @@ def _check(path: Path) -> FileResult:
     return check_path(path, _CODES, _VERIFY)
 
 
+def _start_method() -> str:
+    """"fork" when this process runs no other thread (``claims validate``): the workers then
+    start with the modules, code lists and compiled XSDs already in memory instead of importing
+    and compiling them again. "spawn" otherwise (a fork copies other threads' locks in
+    whatever state they were)."""
+    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 def check_paths(paths: list[Path], codes: CodeLists, *, verify_signature: bool = True,
                 workers: int = 1) -> Iterator[FileResult]:
     """check_path of every file, in order; in ``workers`` processes for a long list."""
@@ -76,6 +88,9 @@ def check_paths(paths: list[Path], codes: CodeLists, *, verify_signature: bool =
         for path in paths:
             yield check_path(path, codes, verify_signature)
         return
-    with ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init,
+    method = _start_method()
+    if method == "fork":
+        all_schemas()
+    with ProcessPoolExecutor(workers, mp.get_context(method), initializer=_init,
                              initargs=(codes, verify_signature)) as pool:
         yield from pool.map(_check, paths, chunksize=max(1, min(64, len(paths) // (workers * 8))))

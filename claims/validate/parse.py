@@ -15,6 +15,7 @@ from lxml import etree
 from claims.errors import UnsafeXml
 from claims.records.episode import EpisodeRecord, Row
 from claims.tables import root_to_table
+from claims.tablespec import Table
 from claims.validate.safexml import parse_xml
 
 
@@ -24,6 +25,9 @@ class TableDocument:
     data: bytes
     root: etree._Element | None = None
     problem: str = ""
+    # Set once the document passed its table's XSD, which fixes every row to exactly these
+    # fields in this order: rows_of then reads the texts without the element names.
+    shape: Table | None = None
 
 
 @dataclass
@@ -41,8 +45,18 @@ def _text(node: etree._Element | None) -> str:
     return (node.text or "") if node is not None else ""
 
 
-def rows_of(root: etree._Element) -> list[Row]:
-    """The rows of a table document: each row's child elements as name → text."""
+def rows_of(root: etree._Element, shape: Table | None = None) -> list[Row]:
+    """The rows of a table document: each row's child elements as name → text.
+
+    ``shape``: the table whose XSD ``root`` passed (see TableDocument.shape).
+    """
+    if shape is not None:
+        names = shape.field_names
+        nodes = root.iterchildren(etree.Element)
+        return [dict(zip(names, [c.text or "" for c in node.iterchildren(etree.Element)],
+                         strict=True))
+                for node in (next(nodes).iterchildren(etree.Element) if shape.multi_row
+                             else (root,))]
     name = root_to_table(root.tag) if isinstance(root.tag, str) else None
     if name is None:
         raise UnsafeXml(f"unknown table root element {root.tag!r}")
@@ -92,7 +106,9 @@ def episode_from_documents(docs: list[TableDocument]) -> EpisodeRecord:
     tables: dict[str, list[Row]] = {}
     for doc in docs:
         if doc.root is not None:
-            tables[doc.name] = rows_of(doc.root)
+            tables[doc.name] = rows_of(doc.root, doc.shape)
     if "XML1" not in tables or not tables["XML1"]:
         raise UnsafeXml("the HOSO has no XML1 (TONG_HOP) document")
-    return EpisodeRecord(tables)
+    # check_file sets a shape only on a document whose LOAIHOSO is not repeated.
+    valid = frozenset(d.name for d in docs if d.shape is not None and d.root is not None)
+    return EpisodeRecord(tables, schema_valid=valid)

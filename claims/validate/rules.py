@@ -22,6 +22,7 @@ from claims.codes import CodeLists
 from claims.records.episode import EpisodeRecord, Row
 from claims.tables import CLAIM_TABLE_NAMES, table
 from claims.tablespec import Field
+from claims.validate.schema import XSD_COMPLETE_KINDS
 from claims.validate.violations import Severity, Violation
 
 Stage = Literal["record", "claim"]
@@ -99,6 +100,7 @@ class _Shape:
     # Fields whose text can be badly formed: a kind other than free text, or a length bound.
     bounded_text: tuple[tuple[Field, int], ...]
     typed: tuple[Field, ...]
+    beyond_xsd: tuple[Field, ...]  # typed fields the table's XSD does not check in full
 
 
 @functools.cache
@@ -110,6 +112,7 @@ def _shape(name: str, release: str) -> _Shape:
         tuple((f, f.max_length) for f in tbl.fields
               if f.kind == "text" and f.max_length is not None),
         tuple(f for f in tbl.fields if f.kind != "text"),
+        tuple(f for f in tbl.fields if f.kind not in XSD_COMPLETE_KINDS),
     )
 
 
@@ -186,13 +189,34 @@ def required(ctx: Context) -> list[Violation]:
     return out
 
 
+def _report_formats(ctx: Context, out: list[Violation], name: str, no: int,
+                    field_names: tuple[str, ...], found: list[tuple[Field, tuple[str, str]]]
+                    ) -> None:
+    """F06 findings of one row, in the table's field order (as they appear in the document)."""
+    if found:
+        order = {n: i for i, n in enumerate(field_names)}
+        for f, problem in sorted(found, key=lambda item: order[item[0].name]):
+            exp = f"{f.kind}" + (f" ≤{f.max_length}" if f.max_length else "")
+            out.append(ctx.v(name, no, f.name, "F06-FORMAT", exp, problem[0], problem[1]))
+
+
 @rule("F06-FORMAT", "§8.2.6–7", "record", "lengths, numbers, percentages and dates well formed")
 def formats(ctx: Context) -> list[Violation]:
-    out = []
+    out: list[Violation] = []
     for name, no, r in ctx.all_rows:
         tbl = table(name, ctx.release)
         shape = _shape(name, ctx.release)
         found: list[tuple[Field, tuple[str, str]]] = []
+        if name in ctx.episode.schema_valid:
+            # The row passed its table's XSD: lengths, numbers, unknown elements and
+            # characters are checked; what the XSD cannot say is checked here.
+            for f in shape.beyond_xsd:
+                value = r.get(f.name, "")
+                problem = values.format_problem(f, value) if value else None
+                if problem:
+                    found.append((f, problem))
+            _report_formats(ctx, out, name, no, tbl.field_names, found)
+            continue
         for f, limit in shape.bounded_text:
             value = r.get(f.name, "")
             problem = values.format_problem(f, value) if len(value) > limit else None
@@ -210,12 +234,7 @@ def formats(ctx: Context) -> list[Violation]:
             flagged = {f.name for f, _ in found}
             found += [(f, values.XML_UNSAFE_MESSAGE) for f in tbl.fields
                       if f.name not in flagged and values.XML_UNSAFE.search(r.get(f.name, ""))]
-        if found:
-            # Reported in the table's field order, as the fields appear in the document.
-            order = {n: i for i, n in enumerate(tbl.field_names)}
-            for f, problem in sorted(found, key=lambda item: order[item[0].name]):
-                exp = f"{f.kind}" + (f" ≤{f.max_length}" if f.max_length else "")
-                out.append(ctx.v(name, no, f.name, "F06-FORMAT", exp, problem[0], problem[1]))
+        _report_formats(ctx, out, name, no, tbl.field_names, found)
         if r.keys() - shape.names:
             for u in sorted(r.keys() - shape.names):
                 out.append(ctx.v(name, no, u, "F06-FORMAT", "a field of " + name,
@@ -520,28 +539,30 @@ def card(ctx: Context) -> list[Violation]:
     return out
 
 
+_ZERO = Decimal(0)
+
+
 def _line_problems(ctx: Context, name: str, no: int, r: Row) -> list[Violation]:
-    d = values.to_decimal
+    d, g = values.to_decimal, r.get
     out: list[Violation] = []
     try:
         if name == "XML2":
-            bv, bh = money.drug_amounts(d(r.get("SO_LUONG", "")), d(r.get("DON_GIA", "")),
-                                        d(r.get("TYLE_TT_BH", "")))
+            bv, bh = money.drug_amounts(d(g("SO_LUONG", "")), d(g("DON_GIA", "")),
+                                        d(g("TYLE_TT_BH", "")))
         else:
             bv, bh = money.service_amounts(
-                d(r.get("SO_LUONG", "")), d(r.get("DON_GIA_BV", "")), d(r.get("DON_GIA_BH", "")),
-                d(r.get("TYLE_TT_DV", "") or "100"), d(r.get("TYLE_TT_BH", "")))
-        nk_parts = sum((d(r.get(f, "")) for f in ("T_NGUONKHAC_NSNN", "T_NGUONKHAC_VTNN",
-                                                  "T_NGUONKHAC_VTTN", "T_NGUONKHAC_CL")),
-                       Decimal(0))
-        nk = d(r.get("T_NGUONKHAC", ""))
-        split = money.split_line(bv, bh, d(r.get("MUC_HUONG", "")), nk)
+                d(g("SO_LUONG", "")), d(g("DON_GIA_BV", "")), d(g("DON_GIA_BH", "")),
+                d(g("TYLE_TT_DV", "") or "100"), d(g("TYLE_TT_BH", "")))
+        nk_parts = (_ZERO + d(g("T_NGUONKHAC_NSNN", "")) + d(g("T_NGUONKHAC_VTNN", ""))
+                    + d(g("T_NGUONKHAC_VTTN", "")) + d(g("T_NGUONKHAC_CL", "")))
+        nk = d(g("T_NGUONKHAC", ""))
+        split = money.split_line(bv, bh, d(g("MUC_HUONG", "")), nk)
     except (ValueError, ArithmeticError):
         return []  # malformed numbers (or "Infinity") are reported by F06-FORMAT
     checks = (("THANH_TIEN_BV", bv), ("THANH_TIEN_BH", bh), ("T_BHTT", split.t_bhtt),
               ("T_BNCCT", split.t_bncct), ("T_BNTT", split.t_bntt), ("T_NGUONKHAC", nk_parts))
     for fld, want in checks:
-        if d(r.get(fld, "")) != want:
+        if d(g(fld, "")) != want:
             out.append(ctx.v(name, no, fld, "X20-MONEY", values.money(want),
                              "sai công thức tính tiền", "amount does not follow the formula"))
     if r.get("PHAM_VI") == "2" and (d(r.get("TYLE_TT_BH", "")) != 0 or bh != 0):
@@ -664,8 +685,9 @@ def check_episode(episode: EpisodeRecord, codes: CodeLists,
         if r.stage in stages:
             try:
                 out.extend(r.check(ctx))
-            except ArithmeticError:
-                # Only a number F06-FORMAT reports as malformed ("NaN", "Infinity") gets here:
-                # the episode is refused for it, and one bad value must not stop the whole run.
+            except (ArithmeticError, ValueError):
+                # Only a number F06-FORMAT reports as malformed ("NaN", "Infinity", "12x")
+                # gets here: the episode is refused for it, and one bad value must not stop
+                # the whole run (``claims validate`` of a folder).
                 continue
     return out

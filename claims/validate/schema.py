@@ -34,6 +34,11 @@ _PATTERNS = {
     "datelist": r"\d{8}(;\d{8})*",
 }
 
+# Field kinds whose whole F06-FORMAT check (values.format_problem: the pattern above, the
+# length, and characters XML can carry) a table's XSD makes: rows read from a document that
+# passed its XSD need only the checks of the other kinds (real dates, percentages ≤ 100).
+XSD_COMPLETE_KINDS = frozenset({"text", "int", "money", "dec3"})
+
 _SIGNATURE_HOLDER = (
     '<xs:element name="CHUKYDONVI"><xs:complexType mixed="true"><xs:sequence>'
     '<xs:any processContents="skip" namespace="##any" minOccurs="0" maxOccurs="unbounded"/>'
@@ -129,6 +134,11 @@ def schema(file_name: str) -> etree.XMLSchema:
     """The shipped XSD ``file_name`` (parsed safely, cached per process)."""
     data = (resources.files("claims") / "validate" / "xsd" / file_name).read_bytes()
     return etree.XMLSchema(parse_xml(data, what=file_name))
+
+
+def all_schemas() -> list[etree.XMLSchema]:
+    """Every shipped XSD, compiled (cached per process)."""
+    return [schema(name) for name in generated_files()]
 
 
 def schema_for_table(name: str, root: etree._Element | None = None) -> etree.XMLSchema:
