@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from gateway.dicomweb import qido, rendered, stow, wado, wado_uri
 from gateway.dicomweb.access import patient_resolver
 from gateway.dicomweb.common import PREFIX, install_errors
+from gateway.dicomweb.datasets import DatasetCache
 
-__all__ = ["PREFIX", "install_errors", "patient_resolver", "routers"]
+__all__ = ["PREFIX", "DatasetCache", "install_errors", "patient_resolver", "routers"]
 
 
 def routers() -> list[APIRouter]:
