@@ -13,5 +13,6 @@ __all__ = ["PREFIX", "DatasetCache", "install_errors", "patient_resolver", "rout
 
 
 def routers() -> list[APIRouter]:
-    """Every DICOMweb router, each already under /dicomweb."""
-    return [qido.router, rendered.router, wado.router, stow.router, wado_uri.router]
+    """Every DICOMweb router, each already under /dicomweb; the most requested first (frames and
+    metadata, then rendered images: see ``gateway.routers``)."""
+    return [wado.router, rendered.router, qido.router, stow.router, wado_uri.router]
