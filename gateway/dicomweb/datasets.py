@@ -52,8 +52,11 @@ class DatasetCache:
         ds = read_instance(io.BytesIO(data))
         if len(data) * _LARGEST_SHARE > self.max_bytes:
             return ds
-        for _element in ds.iterall():  # converts every raw element now, under no lock
-            pass
+        try:
+            for _element in ds.iterall():  # converts every raw element now, under no lock
+                pass
+        except Exception:  # pydicom's value converters raise many types on malformed values
+            return ds  # served as read, lazily, as without the cache; just not shared
         self._keep(key, ds, len(data))
         return ds
 
