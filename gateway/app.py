@@ -7,8 +7,10 @@ the audit trail, whose commits do not wait for the disk: ``lienthong.db.audit_en
 ``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``: the store, index
 sessions and group committer that STOW-RS ingests through, exactly as the DICOM workers'
 C-STORE does, and signed reports go back through it; WADO-RS and QIDO-RS read through its
-sessions); ``viewer_files`` (the built web viewer, ``gateway.viewer``); ``patient_for_study``
-(the Patient ID of a study UID, so that audit rows of study routes name the patient).
+sessions); ``datasets`` (recently parsed instance files, for frame and rendered requests:
+``gateway.dicomweb.datasets``); ``viewer_files`` (the built web viewer, ``gateway.viewer``);
+``patient_for_study`` (the Patient ID of a study UID, so that audit rows of study routes name
+the patient).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.archive = archive
     app.state.patient_for_study = dicomweb.patient_resolver(archive)
+    app.state.datasets = dicomweb.DatasetCache(settings.dicomweb.dataset_cache_bytes)
     app.state.sessions = make_sessionmaker(engine)
     app.state.write_sessions = make_sessionmaker(writer_engine(engine))
     app.state.audit_sessions = make_sessionmaker(audit_engine(engine))

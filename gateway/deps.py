@@ -169,11 +169,11 @@ def _authenticate(request: Request, key: bytes, now: dt.datetime) -> Principal |
     sessions: sessionmaker[Session] = request.app.state.sessions
     with sessions() as session:
         if bearer is not None:
-            row = resolve_access(session, key, bearer, kind=BEARER, now=now)
-            if row is None:
+            access = resolve_access(session, key, bearer, kind=BEARER, now=now)
+            if access is None:
                 raise NotAuthenticated("the access token is invalid or expired")
-            return Principal("user", row.user.username, Role(row.user.role), frozenset(),
-                             address, row.id)
+            return Principal("user", access.username, Role(access.role), frozenset(), address,
+                             access.session_id)
         if api_key is not None:
             found = find_api_key(session, key, api_key.strip())
             if found is None:
@@ -182,11 +182,11 @@ def _authenticate(request: Request, key: bytes, now: dt.datetime) -> Principal |
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie is None:
             return None
-        row = resolve_access(session, key, cookie, kind=BROWSER, now=now)
-        if row is None:
+        access = resolve_access(session, key, cookie, kind=BROWSER, now=now)
+        if access is None:
             raise NotAuthenticated("the session has ended; log in again")
-        principal = Principal("user", row.user.username, Role(row.user.role), frozenset(),
-                              address, row.id)
+        principal = Principal("user", access.username, Role(access.role), frozenset(), address,
+                              access.session_id)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not same_secret(sent, csrf_token(key, cookie)):

@@ -20,9 +20,12 @@ def routers() -> list[APIRouter]:
     from gateway.auth import oidc_routes
     from gateway.auth import routes as auth_routes
 
-    return [operations.router, auth_routes.router, oidc_routes.router, admin_users.router,
-            admin_audit.router, orders.router, claims.router, *dicomweb.routers(), worklist.router,
-            reports.router, viewer.router]
+    # The router tries routes in this order, one pattern after another: DICOMweb first, as it
+    # takes most of the requests (a viewer loads a series frame by frame). No two routes match
+    # the same path and method, so the order decides nothing else.
+    return [*dicomweb.routers(), operations.router, auth_routes.router, oidc_routes.router,
+            admin_users.router, admin_audit.router, orders.router, claims.router,
+            worklist.router, reports.router, viewer.router]
 
 
 def include_routers(app: FastAPI) -> None:

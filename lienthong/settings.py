@@ -153,6 +153,11 @@ class DicomwebSettings(BaseModel):
     stow_max_request_bytes: int = Field(
         8 * 1024**3, ge=1024, description="Largest STOW-RS request body (HTTP 413 above)."
     )
+    dataset_cache_bytes: int = Field(
+        64 * 1024**2,
+        ge=0,
+        description="Parsed instances kept for frame and rendered requests (bytes; 0 = none).",
+    )
 
 
 class AuthSettings(BaseModel):

@@ -7,10 +7,12 @@ from fastapi import APIRouter
 from gateway.dicomweb import qido, rendered, stow, wado, wado_uri
 from gateway.dicomweb.access import patient_resolver
 from gateway.dicomweb.common import PREFIX, install_errors
+from gateway.dicomweb.datasets import DatasetCache
 
-__all__ = ["PREFIX", "install_errors", "patient_resolver", "routers"]
+__all__ = ["PREFIX", "DatasetCache", "install_errors", "patient_resolver", "routers"]
 
 
 def routers() -> list[APIRouter]:
-    """Every DICOMweb router, each already under /dicomweb."""
-    return [qido.router, rendered.router, wado.router, stow.router, wado_uri.router]
+    """Every DICOMweb router, each already under /dicomweb; the most requested first (frames and
+    metadata, then rendered images: see ``gateway.routers``)."""
+    return [wado.router, rendered.router, qido.router, stow.router, wado_uri.router]

@@ -1,5 +1,6 @@
-"""What every DICOMweb route shares: the archive, a read session, the public base URL, and the
-mapping of this package's error types to HTTP statuses (installed once by ``install_errors``).
+"""What every DICOMweb route shares: the archive, a read session, the public base URL, the cache
+of parsed instances, and the mapping of this package's error types to HTTP statuses (installed
+once by ``install_errors``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from gateway.dicomweb.datasets import DatasetCache
 from gateway.dicomweb.frames import FrameDecodeError, FrameError, NoPixelData
 from gateway.dicomweb.media import NotAcceptable, UnsupportedMediaType
 from gateway.dicomweb.multipart import MultipartError, PartTooLarge
@@ -32,6 +34,11 @@ async def get_archive(request: Request) -> Archive:
     return archive
 
 
+async def get_datasets(request: Request) -> DatasetCache:
+    datasets: DatasetCache = request.app.state.datasets
+    return datasets
+
+
 def get_read_session(request: Request) -> Iterator[Session]:
     archive: Archive = request.app.state.archive
     with archive.sessions() as session:
@@ -39,6 +46,7 @@ def get_read_session(request: Request) -> Iterator[Session]:
 
 
 ArchiveDep = Annotated[Archive, Depends(get_archive)]
+DatasetsDep = Annotated[DatasetCache, Depends(get_datasets)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 

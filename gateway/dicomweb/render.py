@@ -145,8 +145,13 @@ def grayscale(ds: Dataset, stored: np.ndarray, window: Window | None) -> np.ndar
     if stored.dtype.kind in "iu" and stored.dtype.itemsize <= 2 and stored.size:
         low, high = int(stored.min()), int(stored.max())
         if (high - low + 1) * 4 <= stored.size:
-            table = _grayscale_values(ds, np.arange(low, high + 1, dtype=stored.dtype), window)
-            return table[np.subtract(stored, low, dtype=np.int32)]
+            values = np.arange(low, high + 1, dtype=stored.dtype)
+            # Indexed by the stored bits read as unsigned (a view, no arithmetic over the
+            # image): a signed value -v sits at 2**bits - v, so the table spans every pattern.
+            unsigned = np.dtype(f"u{stored.dtype.itemsize}")
+            table = np.zeros(1 << (8 * stored.dtype.itemsize), np.uint8)
+            table[values.view(unsigned)] = _grayscale_values(ds, values, window)
+            return np.take(table, stored.view(unsigned))
     return _grayscale_values(ds, stored, window)
 
 

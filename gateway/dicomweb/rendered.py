@@ -12,8 +12,9 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
 from gateway.dicomweb.access import StudyAccess
-from gateway.dicomweb.common import PREFIX, PRIVATE_HEADERS, ArchiveDep
-from gateway.dicomweb.frames import NoPixelData, parse_frame_list, read_instance
+from gateway.dicomweb.common import PREFIX, PRIVATE_HEADERS, ArchiveDep, DatasetsDep
+from gateway.dicomweb.datasets import DatasetCache
+from gateway.dicomweb.frames import NoPixelData, parse_frame_list
 from gateway.dicomweb.media import rendered_type
 from gateway.dicomweb.multipart import OutPart, content_type_header, new_boundary, write_parts
 from gateway.dicomweb.render import THUMBNAIL_SIZE, RenderParams, parse_params, render
@@ -54,8 +55,10 @@ def _items(
         )
 
 
-def _render_one(archive: Archive, item: StoredInstance, index: int, params: RenderParams) -> bytes:
-    return render(read_instance(archive.store.open(item.file_key)), index, params)
+def _render_one(
+    archive: Archive, datasets: DatasetCache, item: StoredInstance, index: int, params: RenderParams
+) -> bytes:
+    return render(datasets.read(archive.store, item.file_key), index, params)
 
 
 def _image(body: bytes, params: RenderParams) -> Response:
@@ -80,6 +83,7 @@ def study_rendered(
     study: str,
     _access: StudyAccess,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     window: str | None = WindowQuery,
     viewport: str | None = ViewportQuery,
@@ -87,7 +91,7 @@ def study_rendered(
 ) -> Response:
     params = _params(accept, window, viewport, quality)
     items = _imaged(_items(archive, study))
-    return _multipart([_render_one(archive, i, 0, params) for i in items], params)
+    return _multipart([_render_one(archive, datasets, i, 0, params) for i in items], params)
 
 
 @router.get("/studies/{study}/series/{series}/rendered", summary="Series rendered")
@@ -96,6 +100,7 @@ def series_rendered(
     _access: StudyAccess,
     series: str,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     window: str | None = WindowQuery,
     viewport: str | None = ViewportQuery,
@@ -103,7 +108,7 @@ def series_rendered(
 ) -> Response:
     params = _params(accept, window, viewport, quality)
     items = _imaged(_items(archive, study, series))
-    return _multipart([_render_one(archive, i, 0, params) for i in items], params)
+    return _multipart([_render_one(archive, datasets, i, 0, params) for i in items], params)
 
 
 @router.get(
@@ -116,6 +121,7 @@ def instance_rendered(
     series: str,
     instance: str,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     window: str | None = WindowQuery,
     viewport: str | None = ViewportQuery,
@@ -123,7 +129,7 @@ def instance_rendered(
 ) -> Response:
     params = _params(accept, window, viewport, quality)
     item = _items(archive, study, series, instance)[0]
-    return _image(_render_one(archive, item, 0, params), params)
+    return _image(_render_one(archive, datasets, item, 0, params), params)
 
 
 @router.get(
@@ -137,6 +143,7 @@ def frames_rendered(
     instance: str,
     frames: str,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     window: str | None = WindowQuery,
     viewport: str | None = ViewportQuery,
@@ -145,18 +152,22 @@ def frames_rendered(
     numbers = parse_frame_list(frames)
     params = _params(accept, window, viewport, quality)
     item = _items(archive, study, series, instance)[0]
-    ds = read_instance(archive.store.open(item.file_key))
+    ds = datasets.read(archive.store, item.file_key)
     bodies = [render(ds, n - 1, params) for n in numbers]
     return _image(bodies[0], params) if len(bodies) == 1 else _multipart(bodies, params)
 
 
 def _thumbnail(
-    archive: ArchiveDep, items: list[StoredInstance], params: RenderParams, index: int = 0
+    archive: Archive,
+    datasets: DatasetCache,
+    items: list[StoredInstance],
+    params: RenderParams,
+    index: int = 0,
 ) -> Response:
     imaged = _imaged(items)
     if not imaged:
         raise NoPixelData("resource has no image to show")
-    return _image(_render_one(archive, imaged[len(imaged) // 2], index, params), params)
+    return _image(_render_one(archive, datasets, imaged[len(imaged) // 2], index, params), params)
 
 
 @router.get("/studies/{study}/thumbnail", summary="Study thumbnail")
@@ -164,12 +175,13 @@ def study_thumbnail(
     study: str,
     _access: StudyAccess,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     viewport: str | None = ViewportQuery,
     quality: str | None = QualityQuery,
 ) -> Response:
     params = _params(accept, None, viewport, quality, thumbnail=True)
-    return _thumbnail(archive, _items(archive, study), params)
+    return _thumbnail(archive, datasets, _items(archive, study), params)
 
 
 @router.get("/studies/{study}/series/{series}/thumbnail", summary="Series thumbnail")
@@ -178,12 +190,13 @@ def series_thumbnail(
     _access: StudyAccess,
     series: str,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     viewport: str | None = ViewportQuery,
     quality: str | None = QualityQuery,
 ) -> Response:
     params = _params(accept, None, viewport, quality, thumbnail=True)
-    return _thumbnail(archive, _items(archive, study, series), params)
+    return _thumbnail(archive, datasets, _items(archive, study, series), params)
 
 
 @router.get(
@@ -196,12 +209,13 @@ def instance_thumbnail(
     series: str,
     instance: str,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     viewport: str | None = ViewportQuery,
     quality: str | None = QualityQuery,
 ) -> Response:
     params = _params(accept, None, viewport, quality, thumbnail=True)
-    return _thumbnail(archive, _items(archive, study, series, instance), params)
+    return _thumbnail(archive, datasets, _items(archive, study, series, instance), params)
 
 
 @router.get(
@@ -215,10 +229,12 @@ def frames_thumbnail(
     instance: str,
     frames: str,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
     viewport: str | None = ViewportQuery,
     quality: str | None = QualityQuery,
 ) -> Response:
     numbers = parse_frame_list(frames)
     params = _params(accept, None, viewport, quality, thumbnail=True)
-    return _thumbnail(archive, _items(archive, study, series, instance), params, numbers[0] - 1)
+    items = _items(archive, study, series, instance)
+    return _thumbnail(archive, datasets, items, params, numbers[0] - 1)

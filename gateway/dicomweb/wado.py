@@ -21,6 +21,7 @@ from gateway.dicomweb.common import (
     PRIVATE_HEADERS,
     ArchiveDep,
     BaseUrlDep,
+    DatasetsDep,
     ReadSessionDep,
 )
 from gateway.dicomweb.dicomjson import instance_url, json_array, served_metadata
@@ -199,6 +200,7 @@ async def retrieve_frames(
     instance: str,
     frames: str,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     accept: str | None = AcceptHeader,
 ) -> Response:
     numbers = parse_frame_list(frames)
@@ -206,7 +208,7 @@ async def retrieve_frames(
     choice = frame_choice(accept, item.transfer_syntax_uid)
 
     def load() -> list[bytes]:
-        ds = read_instance(archive.store.open(item.file_key))
+        ds = datasets.read(archive.store, item.file_key)
         if choice.uncompressed:
             return native_frames(ds, numbers)
         return stored_frames(ds, numbers)

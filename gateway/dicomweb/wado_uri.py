@@ -11,8 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from gateway.dicomweb.access import check_study
-from gateway.dicomweb.common import PREFIX, PRIVATE_HEADERS, ArchiveDep
-from gateway.dicomweb.frames import read_instance
+from gateway.dicomweb.common import PREFIX, PRIVATE_HEADERS, ArchiveDep, DatasetsDep
 from gateway.dicomweb.media import DICOM, NotAcceptable
 from gateway.dicomweb.multipart import file_chunks
 from gateway.dicomweb.render import RenderParameterError, parse_params, render
@@ -26,6 +25,7 @@ router = APIRouter(prefix=PREFIX, tags=["WADO-URI"])
 def wado_uri(
     request: Request,
     archive: ArchiveDep,
+    datasets: DatasetsDep,
     request_type: str = Query(..., alias="requestType"),
     study_uid: str = Query(..., alias="studyUID"),
     series_uid: str = Query(..., alias="seriesUID"),
@@ -68,5 +68,5 @@ def wado_uri(
     if rows or columns:
         viewport = f"{columns or rows},{rows or columns}"
     params = parse_params(media, window, viewport, str(image_quality) if image_quality else None)
-    ds = read_instance(archive.store.open(item.file_key))
+    ds = datasets.read(archive.store, item.file_key)
     return Response(render(ds, frame_number - 1, params), media_type=media, headers=PRIVATE_HEADERS)

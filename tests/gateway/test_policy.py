@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
 
 from gateway.app import create_app
 from gateway.auth.policy import Rule, enforce_policy, rule_for
@@ -73,6 +73,16 @@ def concrete(path: str) -> str:
 def test_every_route_has_a_rule_and_the_policy_dependency() -> None:
     assert ROUTES, "no routes found"
     assert problems(INVENTORY_APP) == []
+
+
+def test_no_two_routes_match_the_same_request() -> None:
+    # gateway.routers orders the routers for speed; that is safe only while no request could
+    # be taken by two routes (then the order would also pick which access rule applies).
+    patterns = [(m, p, compile_path(p)[0]) for m, p in ROUTES]
+    overlaps = [(m, p, other) for m, p, _ in patterns for n, other, pattern in patterns
+                if n == m and other != p and pattern.match(concrete(p))]
+    assert len(patterns) > 40
+    assert overlaps == []
 
 
 def test_the_inventory_check_catches_a_route_without_a_rule(app: FastAPI) -> None:
