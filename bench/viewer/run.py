@@ -146,6 +146,14 @@ async def open_study(page: Any, url: str, study_uid: str) -> dict[str, float]:
             **(await page.evaluate(BREAKDOWN_JS))}
 
 
+MIDDLE_JS = """() => {
+  const bar = document.querySelector('[data-testid=viewport-0] [data-testid=scrollbar]');
+  bar.value = String(Math.ceil(Number(bar.max) / 2));
+  bar.dispatchEvent(new Event('input'));
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}"""
+
+
 def _tree_cpu_s(root: int) -> float:
     """CPU seconds (user + system) so far of `root` and all its descendants (Chromium's
     browser, renderer and GPU/compositor processes under the Playwright driver)."""
@@ -163,12 +171,15 @@ def _tree_cpu_s(root: int) -> float:
 
 
 def _input_events(kind: str, x: float, y: float, total: int) -> list[tuple[str, dict[str, Any]]]:
-    """One second of CDP input at INPUT_RATE: wheel notches or arrow-key repeats sweeping 20
-    slices down and back (inside the stack, so no step is lost to clamping), or a W/L drag."""
+    """One second of CDP input at INPUT_RATE: wheel notches or arrow-key repeats sweeping back and
+    forth around the middle slice (where the sweep starts), far enough from both ends that the
+    inputs Chromium coalesces (a few a second) never walk the stack into an end, where a step
+    would show no new slice; or a W/L drag."""
     events: list[tuple[str, dict[str, Any]]] = []
-    sweep = max(2, min(20, total - 2))
+    amplitude = max(1, min(10, (total - 2) // 4))
     for n in range(int(INPUT_RATE)):
-        down = (n // sweep) % 2 == 0
+        # A triangle wave: `amplitude` steps down, 2 * amplitude up, 2 * amplitude down, ...
+        down = ((n + amplitude) // (2 * amplitude)) % 2 == 0
         if kind == "wheel":
             events.append(("Input.dispatchMouseEvent", {
                 "type": "mouseWheel", "x": x, "y": y, "deltaX": 0,
@@ -197,6 +208,8 @@ async def fps(page: Any, cdp: Any, kind: str, seconds: float, browser_pid: int) 
     slice_text = await page.locator("[data-testid=viewport-0] [data-testid=slice]").text_content()
     total = int(slice_text.rsplit("/", 1)[1])
     await cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+    # Start in the middle of the stack, as a drag of the viewer's scroll bar would put it.
+    await page.evaluate(MIDDLE_JS)
     if kind == "window":
         await cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", "x": x, "y": y,
                                                    "button": "left", "buttons": 1, "clickCount": 1})
