@@ -15,7 +15,9 @@ throttled first image < 3 s).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.dcmtk import storescu
-from tests.support.server import REPO_ROOT, LienthongServer, lienthong
+from tests.support.server import REPO_ROOT, LienthongServer, _children, lienthong
 from tests.support.synthetic import make_study
 from tests.viewer.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 
@@ -61,47 +63,42 @@ BREAKDOWN_JS = """() => {
     last_byte_ms: lastByte - open, decode_tail_ms: loaded - lastByte,
   };
 }"""
-# Frames per second as the radiologist sees them, counted from Cornerstone's IMAGE_RENDERED
-# events with the page's clock. Window/level, and stack scroll by the arrow keys: the page itself
-# sends one synthetic mouse move / key press per animation frame, so no CDP round trip sits
-# between two inputs. Stack scroll needs
-# trusted wheel events (the tools ignore synthetic wheels), so Playwright sends notches as fast
-# as it can and the rate is frames rendered between the first and the last render.
-WL_FPS_JS = """async ([action, ms]) => {
+# Frames per second with trusted input at a display rate (the inputs come from Chromium's own
+# input pipeline through CDP, as a mouse or keyboard would produce them), counting only the
+# animation frames that put new content on screen.
+INPUT_RATE = 60.0  # events per second: one per frame of a 60 Hz display
+PAINTED_JS = """(kind) => {
   const element = document.querySelector('[data-testid=viewport-0] .cs-element');
-  const box = element.getBoundingClientRect();
-  const x0 = box.left + box.width / 2;
-  const y0 = box.top + box.height / 2;
-  const mouse = (type, x, y, target) => target.dispatchEvent(new MouseEvent(type, {
-    bubbles: true, cancelable: true, clientX: x, clientY: y, pageX: x, pageY: y, button: 0,
-    buttons: type === 'mouseup' ? 0 : 1, view: window }));
-  const slice = document.querySelector('[data-testid=viewport-0] [data-testid=slice]');
-  const total = Number(slice.textContent.split('/').pop());
-  let direction = 1;
-  let rendered = 0;
-  const count = () => { rendered += 1; };
-  element.addEventListener('CORNERSTONE_IMAGE_RENDERED', count);
-  if (action === 'wl') mouse('mousedown', x0, y0, element);
-  const start = performance.now();
-  let step = 0;
-  let now = start;
-  while (now - start < ms) {
-    step += 1;
-    if (action === 'wl') {
-      mouse('mousemove', x0 + ((step * 3) % 200) - 100, y0 + ((step * 2) % 100) - 50, document);
-    } else {
-      // The reader's arrow keys: down to the last slice, then up to the first.
-      const index = Number(slice.dataset.index);
-      if (index >= total) direction = -1;
-      if (index <= 1) direction = 1;
-      document.dispatchEvent(new KeyboardEvent('keydown', {
-        key: direction > 0 ? 'ArrowDown' : 'ArrowUp', bubbles: true, cancelable: true }));
-    }
-    now = await new Promise((resolve) => requestAnimationFrame(resolve));
-  }
-  if (action === 'wl') mouse('mouseup', x0, y0, document);
-  element.removeEventListener('CORNERSTONE_IMAGE_RENDERED', count);
-  return { fps: (rendered * 1000) / (now - start), animation_frames: step };
+  const m = { kind, ticks: 0, painted: 0, rendered: 0, inputs: 0, stop: false };
+  let content = null;
+  let drawn = null;
+  let shown = null;
+  const listeners = [
+    [element, 'CORNERSTONE_STACK_NEW_IMAGE', (e) => {
+      if (kind === 'slice') content = e.detail.imageId;
+    }],
+    [element, 'CORNERSTONE_VOI_MODIFIED', (e) => {
+      if (kind === 'window') content = `${e.detail.range.lower}/${e.detail.range.upper}`;
+    }],
+    [element, 'CORNERSTONE_IMAGE_RENDERED', () => { m.rendered += 1; drawn = content; }],
+    ...['wheel', 'keydown', 'mousemove'].map((name) => [document, name, () => { m.inputs += 1; }]),
+  ];
+  listeners.forEach(([target, name, fn]) => target.addEventListener(name, fn, { passive: true }));
+  // Once per animation frame: did the last render since the previous frame draw new content?
+  const tick = (now) => {
+    m.start ??= now;
+    m.end = now;
+    m.ticks += 1;
+    if (drawn !== shown) { m.painted += 1; shown = drawn; }
+    if (!m.stop) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  const done = () => {
+    m.stop = true;
+    listeners.forEach(([target, name, fn]) => target.removeEventListener(name, fn));
+    return m;
+  };
+  window.__ltPainted = { done };
 }"""
 
 
@@ -129,93 +126,162 @@ def prepare(workdir: Path, slices: int) -> tuple[LienthongServer, list[str]]:
     return server, [ct_uid, generated.study_instance_uid]
 
 
-def open_study(page: Any, url: str, study_uid: str) -> dict[str, float]:
-    page.goto(f"{url}/viewer/#/worklist")
-    page.locator("form.filters button[type=button]").click()  # all dates
+async def open_study(page: Any, url: str, study_uid: str) -> dict[str, float]:
+    await page.goto(f"{url}/viewer/#/worklist")
+    await page.locator("form.filters button[type=button]").click()  # all dates
     row = page.locator(f"tr[data-study-uid='{study_uid}']")
-    row.wait_for()
-    page.evaluate("() => { performance.clearMarks(); performance.clearResourceTimings();"
-                  " performance.setResourceTimingBufferSize(5000); }")
-    row.click()
-    page.wait_for_function("() => performance.getEntriesByName('lt:series-loaded').length > 0",
-                           timeout=600_000)
-    marks = page.evaluate(MARKS_JS)
+    await row.wait_for()
+    await page.evaluate("() => { performance.clearMarks(); performance.clearResourceTimings();"
+                        " performance.setResourceTimingBufferSize(5000); }")
+    await row.click()
+    await page.wait_for_function(
+        "() => performance.getEntriesByName('lt:series-loaded').length > 0", timeout=600_000)
+    marks = await page.evaluate(MARKS_JS)
     steps = {f"{name[3:].replace('-', '_')}_ms": marks[name] - marks["lt:open-study"]
              for name in ("lt:series-listed", "lt:cornerstone-ready", "lt:metadata-loaded")
              if marks[name] is not None}
     return {"first_image_s": (marks["lt:first-image"] - marks["lt:open-study"]) / 1000,
             "series_loaded_s": (marks["lt:series-loaded"] - marks["lt:open-study"]) / 1000,
             **steps,
-            **page.evaluate(BREAKDOWN_JS)}
+            **(await page.evaluate(BREAKDOWN_JS))}
 
 
-SCROLL_COUNT_JS = """() => {
-  const element = document.querySelector('[data-testid=viewport-0] .cs-element');
-  const seen = { n: 0, first: 0, last: 0 };
-  window.__scrollFrames = seen;
-  element.addEventListener('CORNERSTONE_IMAGE_RENDERED', () => {
-    const now = performance.now();
-    if (!seen.n) seen.first = now;
-    seen.n += 1;
-    seen.last = now;
-  });
+MIDDLE_JS = """() => {
+  const bar = document.querySelector('[data-testid=viewport-0] [data-testid=scrollbar]');
+  bar.value = String(Math.ceil(Number(bar.max) / 2));
+  bar.dispatchEvent(new Event('input'));
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
 }"""
 
 
-def fps(page: Any, action: str, seconds: float = 2.0) -> float:
-    """Rendered frames per second during a window/level drag ("wl") or stack scroll; for the
-    scroll, also prints how many wheel notches per second reached the page (the input rate
-    bounds what can be rendered)."""
-    if action in ("wl", "keys"):
-        return float(page.evaluate(WL_FPS_JS, [action, seconds * 1000])["fps"])
-    page.evaluate(SCROLL_COUNT_JS)
-    box = page.locator("[data-testid=viewport-0]").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    start, notches = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        notches += 1
-        page.mouse.wheel(0, 120 if (notches // 20) % 2 == 0 else -120)  # 20 down, 20 up
-    seen = page.evaluate("() => window.__scrollFrames")
-    print(f"scroll: {notches / (time.perf_counter() - start):.1f} wheel notches/s sent, "
-          f"{seen['n']} frames rendered", file=sys.stderr)
-    if seen["n"] < 2:
-        return 0.0
-    return float((seen["n"] - 1) * 1000 / (seen["last"] - seen["first"]))
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) so far of `root` and all its descendants (Chromium's
+    browser, renderer and GPU/compositor processes under the Playwright driver)."""
+    total, pending = 0.0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pending += _children(pid)
+    return total
 
 
-def measure(url: str, studies: list[str], repeat: int, throttled: bool) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
+def _input_events(kind: str, x: float, y: float, total: int) -> list[tuple[str, dict[str, Any]]]:
+    """One second of CDP input at INPUT_RATE: wheel notches or arrow-key repeats sweeping back and
+    forth around the middle slice (where the sweep starts), far enough from both ends that the
+    inputs Chromium coalesces (a few a second) never walk the stack into an end, where a step
+    would show no new slice; or a W/L drag."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    amplitude = max(1, min(10, (total - 2) // 4))
+    for n in range(int(INPUT_RATE)):
+        # A triangle wave: `amplitude` steps down, 2 * amplitude up, 2 * amplitude down, ...
+        down = ((n + amplitude) // (2 * amplitude)) % 2 == 0
+        if kind == "wheel":
+            events.append(("Input.dispatchMouseEvent", {
+                "type": "mouseWheel", "x": x, "y": y, "deltaX": 0,
+                "deltaY": 100 if down else -100}))
+        elif kind == "keys":
+            key, code = ("ArrowDown", 40) if down else ("ArrowUp", 38)
+            events.append(("Input.dispatchKeyEvent", {
+                "type": "rawKeyDown", "key": key, "code": key, "windowsVirtualKeyCode": code,
+                "autoRepeat": True}))
+        else:
+            events.append(("Input.dispatchMouseEvent", {
+                "type": "mouseMoved", "x": x + (n * 7) % 200 - 100, "y": y + (n * 3) % 100 - 50,
+                "button": "left", "buttons": 1}))
+    return events
+
+
+async def fps(page: Any, cdp: Any, kind: str, seconds: float, browser_pid: int) -> dict[str, float]:
+    """Painted frames per second while trusted input arrives at INPUT_RATE: "wheel" and "keys"
+    (stack scroll: a frame counts when a slice other than the last painted one is on screen)
+    and "window" (W/L drag: a frame counts when a new window is on screen). The inputs are sent
+    through CDP without waiting for each one (a Python round trip per event would bound the
+    rate: Playwright's mouse.wheel manages ~25 a second). Also the main thread's work per
+    painted frame (Performance.getMetrics) and the CPU time of all Chromium processes."""
+    box = await page.locator("[data-testid=viewport-0] .cs-element").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    slice_text = await page.locator("[data-testid=viewport-0] [data-testid=slice]").text_content()
+    total = int(slice_text.rsplit("/", 1)[1])
+    await cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+    # Start in the middle of the stack, as a drag of the viewer's scroll bar would put it.
+    await page.evaluate(MIDDLE_JS)
+    if kind == "window":
+        await cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", "x": x, "y": y,
+                                                   "button": "left", "buttons": 1, "clickCount": 1})
+    await page.evaluate(PAINTED_JS, "window" if kind == "window" else "slice")
+    before = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+    cpu_before = _tree_cpu_s(browser_pid)
+    sends: list[asyncio.Task[Any]] = []
+    start = time.perf_counter()
+    for second in range(int(seconds)):
+        for n, (method, params) in enumerate(_input_events(kind, x, y, total)):
+            sends.append(asyncio.create_task(cdp.send(method, params)))
+            due = start + second + (n + 1) / INPUT_RATE
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+    sent_s = time.perf_counter() - start
+    await asyncio.gather(*sends)
+    seen = await page.evaluate("() => window.__ltPainted.done()")
+    cpu = _tree_cpu_s(browser_pid) - cpu_before
+    after = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+    if kind == "window":
+        await cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", "x": x, "y": y,
+                                                   "button": "left", "buttons": 0, "clickCount": 1})
+    elapsed = (seen["end"] - seen["start"]) / 1000
+    painted = max(seen["painted"], 1)
+    per_frame = {name: (after[metric] - before[metric]) * 1000 / painted
+                 for name, metric in (("main_ms", "TaskDuration"), ("script_ms", "ScriptDuration"),
+                                      ("layout_ms", "LayoutDuration"),
+                                      ("style_ms", "RecalcStyleDuration"))}
+    return {"fps": seen["painted"] / elapsed, "inputs_sent_per_s": len(sends) / sent_s,
+            "inputs_seen_per_s": seen["inputs"] / elapsed,
+            "renders_per_s": seen["rendered"] / elapsed,
+            "animation_frames_per_s": seen["ticks"] / elapsed,
+            **{f"per_frame_{k}": v for k, v in per_frame.items()},
+            "per_frame_browser_cpu_ms": cpu * 1000 / painted}
+
+
+async def measure(url: str, studies: list[str], repeat: int, throttled: bool) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
 
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        page.goto(f"{url}/viewer/#/login")
-        page.fill("input[name=username]", "bench")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form.login button[type=submit]")
-        page.wait_for_url("**/#/worklist")
-        if throttled:
-            cdp = context.new_cdp_session(page)
-            cdp.send("Network.enable")
-            cdp.send("Network.emulateNetworkConditions", THROTTLE)
-        for name, uid in zip(("ct28", "ct_generated"), studies, strict=True):
-            runs = []
-            for _ in range(repeat):
-                # A fresh page load each time: nothing in Cornerstone's cache.
-                page.goto(f"{url}/viewer/#/worklist")
-                page.reload()
-                runs.append(open_study(page, url, uid))
-            result = {key: statistics.median(r[key] for r in runs) for key in runs[0]
-                      if all(r[key] is not None for r in runs)}
-            if not throttled:
-                result["wl_fps"] = fps(page, "wl")
-                result["scroll_fps"] = fps(page, "scroll")
-                result["scroll_keys_fps"] = fps(page, "keys")
-            out[name] = result
-        context.close()
+    with tempfile.TemporaryDirectory() as profile:
+        async with async_playwright() as playwright:
+            context = await playwright.chromium.launch_persistent_context(
+                profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 900})
+            page = await context.new_page()
+            await page.goto(f"{url}/viewer/#/login")
+            await page.fill("input[name=username]", "bench")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("form.login button[type=submit]")
+            await page.wait_for_url("**/#/worklist")
+            cdp = await context.new_cdp_session(page)
+            await cdp.send("Performance.enable")
+            if throttled:
+                await cdp.send("Network.enable")
+                await cdp.send("Network.emulateNetworkConditions", THROTTLE)
+            for name, uid in zip(("ct28", "ct_generated"), studies, strict=True):
+                runs = []
+                for _ in range(repeat):
+                    # A fresh page load each time: nothing in Cornerstone's cache.
+                    await page.goto(f"{url}/viewer/#/worklist")
+                    await page.reload()
+                    runs.append(await open_study(page, url, uid))
+                result: dict[str, Any] = {
+                    key: statistics.median(r[key] for r in runs) for key in runs[0]
+                    if all(r[key] is not None for r in runs)}
+                if not throttled:
+                    for kind in ("window", "wheel", "keys"):
+                        figures = await fps(page, cdp, kind, 4, os.getpid())
+                        result[f"{kind}_fps"] = figures.pop("fps")
+                        result.update({f"{kind}_{k}": v for k, v in figures.items()})
+                out[name] = result
+            await context.close()
     return out
 
 
@@ -233,16 +299,17 @@ def main() -> None:
         server, studies = prepare(Path(work), args.slices)
         try:
             url = f"http://127.0.0.1:{server.http_port}"
-            results = {"localhost": measure(url, studies, args.repeat, throttled=False),
+            results = {"localhost": asyncio.run(measure(url, studies, args.repeat, False)),
                        **({} if args.no_throttle else
-                          {"10mbit_50ms": measure(url, studies, 1, throttled=True)})}
+                          {"10mbit_50ms": asyncio.run(measure(url, studies, 1, True))})}
         finally:
             server.stop()
     (RESULTS / "viewer.json").write_text(json.dumps(results, indent=2))
     for network, by_study in results.items():
         for study, figures in by_study.items():
-            shown = "  ".join(f"{k}={v:.2f}" for k, v in figures.items())
-            print(f"{network:12} {study:13} {shown}")
+            print(f"{network:12} {study}")
+            for key, value in figures.items():
+                print(f"    {key:40} {value:10.2f}")
 
 
 if __name__ == "__main__":
