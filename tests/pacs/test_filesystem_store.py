@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
 from pacs.errors import StorageUnavailable
 from pacs.storage.filesystem import FilesystemStore
+
+Usage = namedtuple("Usage", "total used free")  # as shutil.disk_usage answers
 
 
 @pytest.fixture(params=[True, False], ids=["syncfs", "fsync-each"])
@@ -43,3 +46,35 @@ def test_sync_when_the_volume_is_gone_is_a_storage_failure(store: FilesystemStor
 def test_sync_refuses_a_name_that_is_not_a_key(store: FilesystemStore) -> None:
     with pytest.raises(ValueError, match="not a storage key"):
         store.sync(["../../etc/passwd"])
+
+
+def test_below_the_low_water_mark_nothing_is_written(tmp_path: Path) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp", min_free_bytes=free + 2**30)
+    with pytest.raises(StorageUnavailable, match="low-water mark"):
+        store.put([b"x" * 1000])
+    assert not any(p.is_file() for p in store.objects_dir.rglob("*"))
+    assert not any(store.tmp_dir.iterdir())
+
+
+def test_free_space_is_read_again_before_half_the_headroom_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading is kept for a while, but never for more than half the headroom it showed."""
+    mb = 1024 * 1024
+    readings: list[int] = []
+    free = [10 * mb]
+
+    def disk_usage(path: object) -> Usage:
+        readings.append(free[0])
+        return Usage(100 * mb, 100 * mb - free[0], free[0])
+
+    monkeypatch.setattr("pacs.storage.filesystem.shutil.disk_usage", disk_usage)
+    store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp", min_free_bytes=4 * mb)
+    for _ in range(3):  # headroom 5 MB after the first: 2.5 MB may go without a new reading
+        store.put([b"x" * mb])
+    assert len(readings) == 1
+    free[0] = 4 * mb + mb // 2  # meanwhile another writer filled the volume
+    with pytest.raises(StorageUnavailable, match="low-water mark"):
+        store.put([b"x" * mb])
+    assert len(readings) == 2
