@@ -42,11 +42,17 @@ def big_series(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runni
     running.stop()
 
 
-@pytest.mark.parametrize("syntax", SYNTAXES)
 def test_cancel_after_the_first_response_ends_with_0xfe00(
-    big_series: tuple[RunningScp, Dataset], syntax: UID
+    big_series: tuple[RunningScp, Dataset],
 ) -> None:
+    """pynetdicom as the peer, on a big-endian association (answered through pynetdicom).
+
+    Little-endian answers are cancelled by findscu below: a pynetdicom peer runs in this
+    process, beside the SCP, and competes with it for the GIL, so the direct writer can finish
+    all 2,000 answers before the peer's thread gets to send its cancel.
+    """
     running, query = big_series
+    syntax = ExplicitVRBigEndian
     ae = AE("FINDSCU")
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind, syntax)
     assoc = ae.associate("127.0.0.1", running.port, ae_title="LIENTHONG")
@@ -68,16 +74,27 @@ def test_cancel_after_the_first_response_ends_with_0xfe00(
 
 
 def test_findscu_cancel_is_honoured(big_series: tuple[RunningScp, Dataset]) -> None:
+    """findscu (another process) cancels on the first response of the little-endian answer,
+    which the SCP writes itself (pacs.scp.pending). A machine busy enough to keep findscu off
+    the CPU while 2,000 answers go out could let one exchange end first, so up to three tries;
+    an exchange that is not cancelled must then be complete and end with Success."""
     running, query = big_series
-    result = findscu(running.port, ["QueryRetrieveLevel=IMAGE",
-                                    f"StudyInstanceUID={query.StudyInstanceUID}",
-                                    f"SeriesInstanceUID={query.SeriesInstanceUID}",
-                                    "SOPInstanceUID"], extra=["--cancel", "1"])
-    assert result.returncode == 0, result.log
-    assert "Received Final Find Response (Cancel: MatchingTerminatedDueToCancelRequest)" in (
-        result.log
-    ), result.log[-2000:]
-    assert 1 <= len(result.responses) < INSTANCES
+    logs = []
+    for _ in range(3):
+        result = findscu(running.port, ["QueryRetrieveLevel=IMAGE",
+                                        f"StudyInstanceUID={query.StudyInstanceUID}",
+                                        f"SeriesInstanceUID={query.SeriesInstanceUID}",
+                                        "SOPInstanceUID"], extra=["--cancel", "1"])
+        assert result.returncode == 0, result.log[-2000:]
+        if "Received Final Find Response (Cancel: MatchingTerminatedDueToCancelRequest)" in (
+            result.log
+        ):
+            assert 1 <= len(result.responses) < INSTANCES
+            return
+        assert "Received Final Find Response (Success)" in result.log, result.log[-2000:]
+        assert len(result.responses) == INSTANCES
+        logs.append(result.log[-1000:])
+    pytest.fail("the C-CANCEL was not honoured in three tries:\n" + "\n".join(logs))
 
 
 @pytest.mark.parametrize("syntax", SYNTAXES)
