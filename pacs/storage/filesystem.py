@@ -43,15 +43,24 @@ class FilesystemStore:
                  *, sync_filesystem: bool = False) -> None:
         self.objects_dir = objects_dir
         self.tmp_dir = tmp_dir
-        self.min_free_bytes = min_free_bytes
         self.sync_filesystem = sync_filesystem
         # Bytes that may still be written before the free space is read again: statvfs per
         # instance showed up in the ingest profile (it waits on a busy file system).
         self._space_lock = threading.Lock()
         self._space_budget = 0
         self._space_read_at = 0.0
+        self.min_free_bytes = min_free_bytes
         objects_dir.mkdir(parents=True, exist_ok=True)
         tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def min_free_bytes(self) -> int:
+        return self._min_free_bytes
+
+    @min_free_bytes.setter
+    def min_free_bytes(self, value: int) -> None:
+        self._min_free_bytes = value
+        self._forget_free_space()  # the budget was computed against the old mark
 
     def path(self, key: str) -> Path:
         if not _KEY.match(key):

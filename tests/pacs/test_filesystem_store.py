@@ -78,3 +78,11 @@ def test_free_space_is_read_again_before_half_the_headroom_is_used(
     with pytest.raises(StorageUnavailable, match="low-water mark"):
         store.put([b"x" * mb])
     assert len(readings) == 2
+
+
+def test_a_new_low_water_mark_applies_to_the_next_write(tmp_path: Path) -> None:
+    store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
+    store.put([b"x" * 1000])  # a reading of the free space is now kept for a while
+    store.min_free_bytes = shutil.disk_usage(tmp_path).free + 2**30
+    with pytest.raises(StorageUnavailable, match="low-water mark"):
+        store.put([b"x" * 1000])
