@@ -21,8 +21,9 @@ from pacs.scp.identifiers import CHARSET_TAG, UTF8, Element
 _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT",
                        "UV"})
 _BINARY_INTS = {"US": "<H", "SS": "<h", "UL": "<L", "SL": "<l"}
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "LO", "LT", "PN", "SH", "ST", "TM",
-                       "UC", "UI", "UR", "UT"})
+# VRs whose value is character data (PS3.5 6.2), written as the text itself.
+_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "LO", "LT", "PN", "SH", "ST",
+                         "TM", "UC", "UI", "UR", "UT"})
 
 
 def encode(elements: Iterable[Element], *, implicit: bool) -> bytes | None:
@@ -73,7 +74,7 @@ def _value(vr: str, value: Any, codec: str) -> bytes | None:
             return str(int(value)).encode("ascii")
         except ValueError:
             return None
-    if vr in _TEXT_VRS and isinstance(value, str):
+    if vr in _STRING_VRS and isinstance(value, str):
         try:
             return value.encode(codec)
         except UnicodeEncodeError:
