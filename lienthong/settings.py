@@ -51,6 +51,11 @@ class DicomSettings(BaseModel):
     )
     max_associations: int = Field(32, ge=1, description="Concurrent associations per worker.")
     max_pdu_size: int = Field(0, ge=0, description="Maximum PDU we receive; 0 = unlimited.")
+    direct_store: bool = Field(
+        True,
+        description="Serve plain storage associations (C-STORE and C-ECHO only) with the direct"
+        " path instead of pynetdicom's reactor threads.",
+    )
     acse_timeout: float = Field(30.0, gt=0, description="Seconds to wait for association messages.")
     dimse_timeout: float = Field(60.0, gt=0, description="Seconds to wait for DIMSE messages.")
     network_timeout: float = Field(60.0, gt=0, description="Seconds of silence before abort.")

@@ -28,32 +28,49 @@ def handle_echo(event: Event) -> int:
 
 
 def handle_store(event: Event, archive: Archive) -> int:
-    """C-STORE (PS3.4 B.2.3).
+    """C-STORE (PS3.4 B.2.3) through pynetdicom; see :func:`store`."""
+    request = cast(C_STORE, event.request)
+    return store(
+        archive,
+        request.DataSet.getvalue(),  # type: ignore[union-attr]
+        transfer_syntax_uid=str(event.context.transfer_syntax),
+        sop_class_uid=str(event.context.abstract_syntax),
+        sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+        calling_ae_title=event.assoc.requestor.ae_title.strip(),
+    )
+
+
+def store(
+    archive: Archive,
+    encoded: bytes,
+    *,
+    transfer_syntax_uid: str,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    calling_ae_title: str,
+) -> int:
+    """Store one received dataset; the C-STORE status for it (also the direct storage path's).
 
     Returns 0x0000 once the file is durable and indexed (also for a re-sent identical
     instance, and for a re-sent different one that was quarantined); 0xA700 storage full or
     unwritable; 0xA701 index unavailable; 0xA900 dataset does not match the SOP class or the
     request; 0xC210 dataset cannot be decoded; 0xC211 unexpected error.
     """
-    request = cast(C_STORE, event.request)
-    calling = event.assoc.requestor.ae_title.strip()
-    sop_instance = str(request.AffectedSOPInstanceUID or "")
     try:
         outcome = archive.ingest(
-            request.DataSet.getvalue(),  # type: ignore[union-attr]
-            transfer_syntax_uid=str(event.context.transfer_syntax),
-            sop_class_uid=str(event.context.abstract_syntax),
-            sop_instance_uid=sop_instance,
-            calling_ae_title=calling,
+            encoded,
+            transfer_syntax_uid=transfer_syntax_uid,
+            sop_class_uid=sop_class_uid,
+            sop_instance_uid=sop_instance_uid,
+            calling_ae_title=calling_ae_title,
         )
     except PacsError as exc:
-        log.warning(
-            "C-STORE from %s refused with 0x%04X: %s", calling, exc.dimse_status, exc.reason
-        )
+        log.warning("C-STORE from %s refused with 0x%04X: %s", calling_ae_title,
+                    exc.dimse_status, exc.reason)
         return exc.dimse_status
     except Exception:
-        log.exception("C-STORE from %s failed unexpectedly", calling)
+        log.exception("C-STORE from %s failed unexpectedly", calling_ae_title)
         return UNEXPECTED_FAILURE
     if outcome is not Outcome.STORED:
-        log.info("C-STORE from %s: %s", calling, outcome.value)
+        log.info("C-STORE from %s: %s", calling_ae_title, outcome.value)
     return SUCCESS

@@ -19,12 +19,12 @@ reactor. Elsewhere the responses go through pynetdicom one by one.
 from __future__ import annotations
 
 import ssl
-import struct
 from collections.abc import Iterable, Iterator
 
 from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
 
+from pacs.scp import upper_layer as ul
 from pacs.scp import wire
 from pacs.scp.identifiers import Element, as_dataset
 from pacs.scp.pacing import cancelled, let_reactor_read
@@ -75,9 +75,7 @@ class DirectWriter:
         self._socket = transport
         self._implicit = bool(transfer_syntax.is_implicit_VR)
         self._context_id = int(event.context.context_id or 0)
-        # PS3.8 9.3.5: a PDV item is the PDU's length minus its 6-byte header (0 = no limit).
-        max_pdu = int(event.assoc.dimse.maximum_pdu_size)
-        self._fragment = max_pdu - 6 if max_pdu else 0
+        self._max_pdu = int(event.assoc.dimse.maximum_pdu_size)
         self._commands = {
             status: self._command_set(str(request.AffectedSOPClassUID),
                                       int(request.MessageID or 0), status)
@@ -121,33 +119,16 @@ class DirectWriter:
             self._buffer.clear()
 
     def _append_pdvs(self, payload: bytes, *, command: bool) -> None:
-        size = self._fragment or len(payload)
-        chunks = [payload[i:i + size] for i in range(0, len(payload), size)] or [b""]
-        for n, chunk in enumerate(chunks):
-            header = (0x01 if command else 0x00) | (0x02 if n == len(chunks) - 1 else 0x00)
-            item_length = len(chunk) + 2
-            # P-DATA-TF (PS3.8 9.3.5): type 0x04, reserved, PDU length; one PDV item per PDU
-            # as pynetdicom sends them: item length, context ID, message control header.
-            self._buffer += struct.pack(">BBLLBB", 0x04, 0, item_length + 4, item_length,
-                                        self._context_id, header)
-            self._buffer += chunk
+        self._buffer += ul.p_data_pdus(self._context_id, payload, command=command,
+                                       max_pdu=self._max_pdu)
 
     @staticmethod
     def _command_set(sop_class: str, message_id: int, status: int) -> bytes:
-        """The C-FIND-RSP command set in Implicit VR Little Endian (PS3.7 9.3.2.2, E.1)."""
-        uid = sop_class.encode("ascii")
-        if len(uid) % 2:
-            uid += b"\x00"
-        body = (
-            _element(0x0002, uid)
-            + _element(0x0100, struct.pack("<H", C_FIND_RSP))
-            + _element(0x0120, struct.pack("<H", message_id))
-            + _element(0x0800, struct.pack("<H", DATA_SET_PRESENT))
-            + _element(0x0900, struct.pack("<H", status))
-        )
-        return _element(0x0000, struct.pack("<L", len(body))) + body
-
-
-def _element(element: int, value: bytes) -> bytes:
-    """A group 0000 element in Implicit VR Little Endian."""
-    return struct.pack("<HHL", 0x0000, element, len(value)) + value
+        """The C-FIND-RSP command set (PS3.7 9.3.2.2)."""
+        return ul.command_set([
+            (ul.AFFECTED_SOP_CLASS_UID, ul.uid_value(sop_class)),
+            (ul.COMMAND_FIELD, ul.us_value(C_FIND_RSP)),
+            (ul.MESSAGE_ID_BEING_RESPONDED_TO, ul.us_value(message_id)),
+            (ul.COMMAND_DATA_SET_TYPE, ul.us_value(DATA_SET_PRESENT)),
+            (ul.STATUS, ul.us_value(status)),
+        ])

@@ -7,11 +7,14 @@ table at every association request, so registering a peer needs no restart.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
@@ -28,6 +31,7 @@ from pacs.scp.contexts import (
     STORAGE_TRANSFER_SYNTAXES,
     VERIFICATION_SOP_CLASS,
 )
+from pacs.scp.direct_store import Acceptor, DirectStore
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,15 @@ class PeerCheckedAE(AE):
 
 
 class _ReusePortServer(ThreadedAssociationServer):
-    """Association server that shares its port across processes and disables Nagle."""
+    """Association server that shares its port across processes and disables Nagle; plain
+    storage associations are served by the direct path when it is set."""
+
+    direct: DirectStore | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.direct is not None and self.direct.serve(request):
+            return
+        super().finish_request(request, client_address)
 
     def server_bind(self) -> None:
         assert self.socket is not None
@@ -136,6 +148,7 @@ class DicomServer:
         self.archive = archive
         self.ae = build_ae(settings, archive)
         self._server: ThreadedAssociationServer | None = None
+        self._direct: DirectStore | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> tuple[str, int]:
@@ -150,6 +163,15 @@ class DicomServer:
             server_class=_ReusePortServer,
         )
         self.ae._servers.append(server)  # as AE.start_server does, so shutdown() finds it
+        if self.settings.dicom.direct_store:
+            assert isinstance(server, _ReusePortServer)
+            server.direct = self._direct = DirectStore(Acceptor(
+                ae=self.ae,
+                contexts=server.contexts,
+                storage_sop_classes=frozenset(STORAGE_SOP_CLASSES),
+                verification_sop_class=VERIFICATION_SOP_CLASS,
+                store=functools.partial(handlers.store, self.archive),
+            ))
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="dicom-scp", daemon=True)
         self._thread.start()
@@ -160,11 +182,18 @@ class DicomServer:
     def stop(self, grace: float = 0.0) -> None:
         """Stop accepting; let open associations finish for up to `grace` seconds."""
         services.stop_services(self.archive)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        server, direct = self._server, self._direct
+        if server is not None:
+            socketserver.BaseServer.shutdown(server)  # no more accepts; sockets stay open
         deadline = time.monotonic() + grace
-        while self.ae.active_associations and time.monotonic() < deadline:
+        while (self.ae.active_associations or (direct and direct.active)) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.1)
+        if direct is not None:
+            # Before pynetdicom's shutdown, which joins the request threads serving them.
+            direct.close_all()
+        if server is not None:
+            server.shutdown()
+            self._server = None
         self.ae.shutdown()

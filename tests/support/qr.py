@@ -56,7 +56,7 @@ def start_scp(
         data_dir=data_dir,
         database_url=database_url,
         storage={"min_free_bytes": 0},
-        dicom={"port": free_port(), "workers": 1},
+        dicom={"port": free_port(), "workers": 1, **dict(overrides.pop("dicom", {}))},  # type: ignore[call-overload]
         **overrides,
     )
     upgrade(settings.effective_database_url)
