@@ -1,9 +1,10 @@
 """`lienthong serve`: the HTTP app in this process, DICOM worker processes beside it.
 
-The DICOM side runs in separate processes (sharing the port with SO_REUSEPORT) so that ingest
-uses both cores and never holds the HTTP process's GIL. SIGTERM or Ctrl-C stops the HTTP server,
-then the workers finish their open associations (bounded) and exit; a clean stop leaves a marker
-so the next start skips the orphan scan.
+The DICOM side runs in separate processes so that ingest uses both cores and never holds the
+HTTP process's GIL. This process binds the DICOM port and hands the listening socket to every
+worker; they accept from it in turns, least busy first (``pacs.scp.server.AcceptBalance``).
+SIGTERM or Ctrl-C stops the HTTP server, then the workers finish their open associations
+(bounded) and exit; a clean stop leaves a marker so the next start skips the orphan scan.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,9 +34,10 @@ CLEAN_MARKER = "clean-shutdown"
 WORKER_STOP_GRACE = 20.0
 
 
-def run_dicom_worker(settings_data: dict[str, Any], stop: MpEvent, ready: Any) -> None:
+def run_dicom_worker(settings_data: dict[str, Any], stop: MpEvent, ready: Any,
+                     listener: socket.socket, loads: Any, index: int) -> None:
     """Entry point of one DICOM worker process."""
-    from pacs.scp.server import DicomServer
+    from pacs.scp.server import AcceptBalance, DicomServer
 
     settings = Settings.model_validate(settings_data)
     configure_logging(settings.log_level, settings.log_format)
@@ -46,7 +49,8 @@ def run_dicom_worker(settings_data: dict[str, Any], stop: MpEvent, ready: Any) -
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     archive = open_archive(settings)
-    server = DicomServer(settings, archive)
+    server = DicomServer(settings, archive, listener=listener,
+                         balance=AcceptBalance(loads, index))
     server.start()
     ready.put(True)
     parent = os.getppid()
@@ -55,6 +59,16 @@ def run_dicom_worker(settings_data: dict[str, Any], stop: MpEvent, ready: Any) -
         local_stop.wait(0.2)
     server.stop(grace=WORKER_STOP_GRACE)
     archive.close()
+
+
+def dicom_listener(host: str, port: int) -> socket.socket:
+    """The DICOM port's listening socket, non-blocking: every worker is woken by a connection
+    and only one of them gets it."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                flags=socket.AI_PASSIVE)[0][0]
+    listener = socket.create_server((host, port), family=family, backlog=128)
+    listener.setblocking(False)
+    return listener
 
 
 class _HttpServer(uvicorn.Server):
@@ -80,9 +94,12 @@ def serve(settings: Settings) -> None:
     stop = ctx.Event()
     ready = ctx.Queue()
     dump = settings.model_dump(mode="json")
+    listener = dicom_listener(settings.host, settings.dicom.port)
+    loads = ctx.Array("i", settings.dicom_workers, lock=False)
     workers = [
         ctx.Process(
-            target=run_dicom_worker, args=(dump, stop, ready), name=f"dicom-{i}", daemon=False
+            target=run_dicom_worker, args=(dump, stop, ready, listener, loads, i),
+            name=f"dicom-{i}", daemon=False,
         )
         for i in range(settings.dicom_workers)
     ]
@@ -90,6 +107,7 @@ def serve(settings: Settings) -> None:
         worker.start()
     for _ in workers:
         ready.get(timeout=60)
+    listener.close()  # the workers hold their own copies
     log.info("%d DICOM worker(s) on port %d", len(workers), settings.dicom.port)
 
     recovery = None

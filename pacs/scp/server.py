@@ -59,26 +59,100 @@ class PeerCheckedAE(AE):
         raise AttributeError("calling AE titles come from the peer table (lienthong ae add)")
 
 
-class _ReusePortServer(ThreadedAssociationServer):
-    """Association server that shares its port across processes and disables Nagle; plain
-    storage associations are served by the direct path when it is set."""
+class AcceptBalance:
+    """Least-busy-first accepting among worker processes that share one listening socket.
+
+    With SO_REUSEPORT the kernel spreads connections by a hash of their addresses, so four
+    modalities often landed three or four on one worker while the other core idled. Here every
+    worker is woken by a new connection, publishes how many associations it serves, and one
+    that serves more than another worker lets that one accept — unless nobody has within
+    ``_PATIENCE`` seconds (a worker that is stuck must not stall the port).
+    """
+
+    _PATIENCE = 0.05
+
+    def __init__(self, loads: Any, index: int) -> None:
+        self._loads = loads  # a shared array of ints, one per worker (multiprocessing.Array)
+        self._index = index
+        self._waiting_since = 0.0
+        self._last_check = 0.0
+
+    def publish(self, load: int) -> None:
+        self._loads[self._index] = load
+
+    def my_turn(self, load: int) -> bool:
+        self.publish(load)
+        others = [v for i, v in enumerate(self._loads) if i != self._index]
+        if not others or load <= min(others):
+            return True
+        now = time.monotonic()
+        if now - self._last_check > 0.005:  # a new connection, not the one we let pass
+            self._waiting_since = now
+        self._last_check = now
+        if now - self._waiting_since > self._PATIENCE:
+            return True
+        time.sleep(0.001)
+        return False
+
+
+class _DicomAssociationServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server with Nagle off and our choice of who serves a connection.
+
+    The port is either bound here with SO_REUSEPORT, or — under ``lienthong serve`` — a
+    listening socket shared by every worker process and accepted from in turns
+    (:class:`AcceptBalance`). Plain storage associations are served by the direct path when
+    it is set, the others by pynetdicom.
+    """
 
     direct: DirectStore | None = None
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.direct is not None and self.direct.serve(request):
-            return
-        super().finish_request(request, client_address)
+    def __init__(self, *args: Any, listener: socket.socket | None = None,
+                 balance: AcceptBalance | None = None, **kwargs: Any) -> None:
+        self._listener = listener
+        self._balance = balance
+        self._in_flight = 0  # accepted and not yet handed to pynetdicom, or served directly
+        self._in_flight_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
 
     def server_bind(self) -> None:
         assert self.socket is not None
+        if self._listener is not None:
+            self.socket.close()
+            self.socket = self._listener
+            self.server_address = self._listener.getsockname()
+            return
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
+    def server_activate(self) -> None:
+        if self._listener is None:  # a shared listener is already listening
+            super().server_activate()
+
+    def load(self) -> int:
+        return self._in_flight + sum(1 for a in self.ae.active_associations if a.is_acceptor)
+
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        sock, address = super().get_request()
+        # socketserver treats an OSError here as "no request": the next wake-up tries again.
+        if self._balance is not None and not self._balance.my_turn(self.load()):
+            raise BlockingIOError("a less busy worker accepts this connection")
+        sock, address = super().get_request()  # the shared listener is non-blocking
+        sock.setblocking(True)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._in_flight_lock:
+            self._in_flight += 1
+        if self._balance is not None:
+            self._balance.publish(self.load())
         return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            if self.direct is None or not self.direct.serve(request):
+                super().finish_request(request, client_address)  # starts pynetdicom's thread
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+            if self._balance is not None:
+                self._balance.publish(self.load())
 
 
 def _peer_lookup(archive: Archive) -> Callable[[], list[str] | None]:
@@ -143,9 +217,13 @@ def build_ae(settings: Settings, archive: Archive) -> AE:
 class DicomServer:
     """A running SCP: start() binds and serves in a thread, stop() finishes and unbinds."""
 
-    def __init__(self, settings: Settings, archive: Archive) -> None:
+    def __init__(self, settings: Settings, archive: Archive, *,
+                 listener: socket.socket | None = None,
+                 balance: AcceptBalance | None = None) -> None:
         self.settings = settings
         self.archive = archive
+        self._listener = listener
+        self._balance = balance
         self.ae = build_ae(settings, archive)
         self._server: ThreadedAssociationServer | None = None
         self._direct: DirectStore | None = None
@@ -160,11 +238,13 @@ class DicomServer:
         server = self.ae.make_server(
             (self.settings.host, self.settings.dicom.port),
             evt_handlers=handlers_list,
-            server_class=_ReusePortServer,
+            server_class=_DicomAssociationServer,
+            listener=self._listener,
+            balance=self._balance,
         )
         self.ae._servers.append(server)  # as AE.start_server does, so shutdown() finds it
         if self.settings.dicom.direct_store:
-            assert isinstance(server, _ReusePortServer)
+            assert isinstance(server, _DicomAssociationServer)
             server.direct = self._direct = DirectStore(Acceptor(
                 ae=self.ae,
                 contexts=server.contexts,

@@ -93,3 +93,55 @@ def test_eight_modalities_at_once(tmp_path: Path) -> None:
 
 def studies_json(data_dir: Path) -> list[dict[str, object]]:
     return json.loads(lienthong(data_dir, "studies", "--json").stdout)
+
+
+def _established_per_process(pids: list[int], port: int) -> list[int]:
+    """How many established TCP connections on local `port` each process holds (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    inodes.add(fields[9])
+    counts = []
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        links = []
+        for fd in fd_dir.iterdir():
+            try:
+                links.append(fd.readlink().name)
+            except OSError:
+                continue
+        counts.append(sum(1 for link in links if link.startswith("socket:[")
+                          and link[8:-1] in inodes))
+    return counts
+
+
+def test_associations_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """Four modalities connect one after another: each of the two workers serves two (with
+    the port's hash spreading of SO_REUSEPORT, three or four on one worker was common)."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
+
+    data_dir = tmp_path / "data"
+    register_peers(data_dir, ["MODALITY_0"])
+    server = LienthongServer(data_dir, calling_ae="MODALITY_0", workers=2).start()
+    associations = []
+    try:
+        workers = [int(p) for p in Path(f"/proc/{server.process.pid}/task/{server.process.pid}"
+                                        "/children").read_text().split()]
+        assert len(workers) >= 2
+        for _ in range(4):
+            ae = AE("MODALITY_0")
+            ae.add_requested_context(CTImageStorage)
+            assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="LIENTHONG")
+            assert assoc.is_established
+            associations.append(assoc)
+        counts = [c for c in _established_per_process(workers, server.dicom_port) if c]
+        assert sorted(counts) == [2, 2], counts
+    finally:
+        for assoc in associations:
+            assoc.release()
+        assert server.stop() == 0
