@@ -1,11 +1,13 @@
 """Group commit: many associations' prepared instances made durable and indexed together.
 
 Each association thread prepares its instance (parse, check, file written and renamed into
-place) in parallel, then hands it to the single committer thread of its process and waits. The
-committer drains what is queued (up to ``batch`` items), fsyncs their files and folders (one
-journal flush covers the batch), indexes them in one transaction (one by one if a concurrent
-writer got in the way), commits once (one WAL fsync for the whole batch) and only then releases
-the waiters. Nothing is acknowledged before its commit.
+place) in parallel, then hands it to its process's committer and waits. Two threads form a
+pipeline: the sync thread drains what is queued (up to ``batch`` items) and makes their files
+and folders durable (one journal flush covers the batch); the index thread takes synced
+batches, indexes them in one transaction (one by one if a concurrent writer got in the way),
+commits once (one WAL fsync for all of them) and only then releases the waiters. The two
+flushes of consecutive batches overlap, and nothing is indexed before its file is durable or
+acknowledged before its commit.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -40,8 +43,13 @@ class GroupCommitter:
         self._store = store
         self._batch = batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="index-committer", daemon=True)
-        self._thread.start()
+        self._synced: queue.Queue[_Job | None] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._run_sync, name="index-sync", daemon=True),
+            threading.Thread(target=self._run_index, name="index-committer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, item: PreparedInstance) -> Future[Outcome]:
         future: Future[Outcome] = Future()
@@ -54,36 +62,40 @@ class GroupCommitter:
 
     def close(self) -> None:
         self._queue.put(None)
-        self._thread.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
+    def _run_sync(self) -> None:
+        for jobs, last in _batches(self._queue, self._batch):
+            for job in self._sync(jobs):
+                self._synced.put(job)
+            if last:
+                self._synced.put(None)
                 return
-            jobs = [first]
-            while len(jobs) < self._batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._commit(jobs)
-                    return
-                jobs.append(nxt)
-            self._commit(jobs)
 
-    def _commit(self, jobs: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Outcome | Exception]] = []
+    def _run_index(self) -> None:
+        for jobs, last in _batches(self._synced, self._batch):
+            if jobs:
+                self._commit(jobs)
+            if last:
+                return
+
+    def _sync(self, jobs: list[_Job]) -> list[_Job]:
+        """Make the batch's files durable; the jobs that may be indexed."""
+        if not jobs:
+            return []
         try:
-            # Files first (one journal flush for the batch), then the index transaction.
             self._store.sync([job.item.file_key for job in jobs])
         except StorageUnavailable as exc:
             log.error("could not sync %d instance files: %s", len(jobs), exc.reason)
             for job in jobs:
                 self._discard(job.item.file_key)
                 job.future.set_exception(exc)
-            return
+            return []
+        return jobs
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, Outcome | Exception]] = []
         try:
             with self._sessions.begin() as session:
                 for job in jobs:
@@ -131,3 +143,24 @@ class GroupCommitter:
             self._store.delete(key)
         except OSError as exc:
             log.error("could not remove unindexed file %s: %s", key, exc)
+
+
+def _batches(jobs: queue.Queue[_Job | None], size: int) -> Iterator[tuple[list[_Job], bool]]:
+    """What is queued, up to `size` jobs at a time (waiting for the first); True with the
+    last batch, once the end-of-work marker (None) was taken."""
+    while True:
+        first = jobs.get()
+        if first is None:
+            yield [], True
+            return
+        batch = [first]
+        while len(batch) < size:
+            try:
+                nxt = jobs.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                yield batch, True
+                return
+            batch.append(nxt)
+        yield batch, False
