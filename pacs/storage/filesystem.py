@@ -108,11 +108,7 @@ class FilesystemStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             try:
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        written = os.write(fd, view)
-                        view = view[written:]
+                _write_all(fd, chunks)
                 if durable:
                     os.fsync(fd)
             finally:
@@ -191,3 +187,15 @@ class FilesystemStore:
         if count:
             log.warning("swept %d temporary files left by an interrupted write", count)
         return count
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """Write every chunk, in one writev call when the kernel takes it all (the usual case)."""
+    views = [memoryview(c) for c in chunks if c]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]

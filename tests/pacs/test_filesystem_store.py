@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import namedtuple
 from pathlib import Path
@@ -86,3 +87,31 @@ def test_a_new_low_water_mark_applies_to_the_next_write(tmp_path: Path) -> None:
     store.min_free_bytes = shutil.disk_usage(tmp_path).free + 2**30
     with pytest.raises(StorageUnavailable, match="low-water mark"):
         store.put([b"x" * 1000])
+
+
+def test_write_all_survives_partial_writes() -> None:
+    """A pipe holding 4 KiB takes a writev of 300 KB in many partial writes: every byte must
+    arrive once and in order (a file write is usually whole, but need not be)."""
+    import fcntl
+    import threading
+
+    from pacs.storage.filesystem import _write_all
+
+    chunks = [b"\x00" * 128 + b"DICM", b"", bytes(range(256)) * 37, b"x" * 300_001]
+    read_fd, write_fd = os.pipe()
+    fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 4096)
+    received = bytearray()
+
+    def drain() -> None:
+        while data := os.read(read_fd, 1000):
+            received.extend(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        _write_all(write_fd, chunks)
+    finally:
+        os.close(write_fd)
+        reader.join(10)
+        os.close(read_fd)
+    assert bytes(received) == b"".join(chunks)
