@@ -9,8 +9,10 @@ do not wait for the disk (SQLite ``synchronous=NORMAL`` in WAL mode, PostgreSQL
 ``synchronous_commit=off``): the row is committed and visible before the read is answered and
 survives the process being killed; only an operating system crash or power loss can lose the
 last few of them, always a tail of the chain (the write-ahead log is replayed in order), never
-a row in the middle. Every other commit, including everything ingest acknowledges, stays
-synchronous and makes those earlier audit rows durable too.
+a row in the middle. The group committer of ingest may commit the same way
+(``flushed_later_engine``) when the database lives on the storage volume, because it then
+flushes that whole file system (syncfs) after the commit and acknowledges nothing before the
+flush returns. Every other commit stays synchronous and makes those earlier rows durable too.
 """
 
 from __future__ import annotations
@@ -113,6 +115,21 @@ def audit_engine(engine: Engine) -> Engine:
     ``lienthong.audit`` appends made in their own transaction, never for data a peer relies on.
     """
     return engine.execution_options(sqlite_immediate=True, relaxed_commit=True)
+
+
+def flushed_later_engine(engine: Engine) -> Engine:
+    """The writer engine for commits that the caller makes durable itself before relying on
+    them: the group committer flushes the file system holding the SQLite database (syncfs)
+    after the commit and acknowledges nothing before that flush returns."""
+    return engine.execution_options(sqlite_immediate=True, relaxed_commit=True)
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a file-backed SQLite engine, else None."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
 
 
 def check_durability(engine: Engine) -> None:

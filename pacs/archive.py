@@ -6,12 +6,20 @@ the HTTP gateway, so that C-STORE and STOW-RS share one ingest path.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienthong.db import check_durability, make_engine, make_sessionmaker, writer_engine
+from lienthong.db import (
+    check_durability,
+    flushed_later_engine,
+    make_engine,
+    make_sessionmaker,
+    sqlite_file,
+    writer_engine,
+)
 from lienthong.settings import Settings
 from pacs.index.committer import GroupCommitter
 from pacs.index.ingest import Outcome, prepare_instance
@@ -68,7 +76,19 @@ def open_archive(settings: Settings) -> Archive:
     check_durability(engine)
     sessions = make_sessionmaker(engine)
     store = open_store(settings)
+    database = sqlite_file(engine)
+    # One syncfs of the storage volume makes both the files and the SQLite commits durable when
+    # the database is on that volume (the default data folder layout).
+    flush_commits = (
+        store.sync_filesystem
+        and database is not None
+        and database.exists()
+        and os.stat(database).st_dev == os.stat(store.objects_dir).st_dev
+    )
     committer = GroupCommitter(
-        make_sessionmaker(writer_engine(engine)), store, batch=settings.storage.commit_batch
+        make_sessionmaker(flushed_later_engine(engine) if flush_commits else writer_engine(engine)),
+        store,
+        batch=settings.storage.commit_batch,
+        commits_flushed_by_sync=flush_commits,
     )
     return Archive(settings, engine, sessions, store, committer)

@@ -12,12 +12,13 @@ acknowledged before its commit.
 
 from __future__ import annotations
 
+import enum
 import logging
 import queue
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +28,7 @@ from pacs.index.ingest import Outcome, PreparedInstance, index_instance
 from pacs.storage.base import InstanceStore
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -35,15 +37,37 @@ class _Job:
     future: Future[Outcome]
 
 
-class GroupCommitter:
-    """Serialises index writes of one process and commits them in batches."""
+@dataclass
+class _Committed:
+    """An indexed job whose commit the next flush of the file system makes durable."""
 
-    def __init__(self, sessions: sessionmaker[Session], store: InstanceStore, batch: int) -> None:
+    job: _Job
+    outcome: Outcome
+
+
+class _Marker(enum.Enum):
+    CLOSE = "close"  # no more submissions
+    INDEX_DONE = "index done"  # the index thread has committed everything handed to it
+
+
+class GroupCommitter:
+    """Serialises index writes of one process and commits them in batches.
+
+    With ``commits_flushed_by_sync`` (SQLite on the storage volume, synced with syncfs) the
+    index commits do not wait for the disk: the sync thread's next flush of the volume, which
+    starts after the commit, makes it durable together with the next batch's files, and only
+    then are its waiters released. One flush per batch instead of two, and the SQLite write
+    lock, shared by every worker process, is held for the transaction only, not for an fsync.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], store: InstanceStore, batch: int, *,
+                 commits_flushed_by_sync: bool = False) -> None:
         self._sessions = sessions
         self._store = store
         self._batch = batch
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._synced: queue.Queue[_Job | None] = queue.Queue()
+        self._flush_commits = commits_flushed_by_sync
+        self._queue: queue.Queue[_Job | _Committed | _Marker] = queue.Queue()
+        self._synced: queue.Queue[_Job | _Marker] = queue.Queue()
         self._threads = [
             threading.Thread(target=self._run_sync, name="index-sync", daemon=True),
             threading.Thread(target=self._run_index, name="index-committer", daemon=True),
@@ -61,40 +85,62 @@ class GroupCommitter:
         return self.submit(item).result(timeout)
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._queue.put(_Marker.CLOSE)
         for thread in self._threads:
             thread.join(timeout=30)
 
     def _run_sync(self) -> None:
-        for jobs, last in _batches(self._queue, self._batch):
-            for job in self._sync(jobs):
-                self._synced.put(job)
-            if last:
-                self._synced.put(None)
+        closing = False
+        while True:
+            items = _drain(self._queue, self._batch)
+            new = [i for i in items if isinstance(i, _Job)]
+            done = [i for i in items if isinstance(i, _Committed)]
+            self._flush(new, done)
+            if _Marker.CLOSE in items and not closing:
+                closing = True
+                self._synced.put(_Marker.CLOSE)
+            if _Marker.INDEX_DONE in items:
                 return
 
     def _run_index(self) -> None:
-        for jobs, last in _batches(self._synced, self._batch):
+        while True:
+            items = _drain(self._synced, self._batch)
+            jobs = [i for i in items if isinstance(i, _Job)]
             if jobs:
-                self._commit(jobs)
-            if last:
+                for job, outcome in self._commit(jobs):
+                    if self._flush_commits and not isinstance(outcome, Exception):
+                        self._queue.put(_Committed(job, outcome))
+                    else:
+                        self._release(job, outcome)
+            if _Marker.CLOSE in items:
+                self._queue.put(_Marker.INDEX_DONE)
                 return
 
-    def _sync(self, jobs: list[_Job]) -> list[_Job]:
-        """Make the batch's files durable; the jobs that may be indexed."""
-        if not jobs:
-            return []
+    def _flush(self, new: list[_Job], done: list[_Committed]) -> None:
+        """One flush: the new jobs' files (then hand them to the index thread) and the commits
+        of ``done`` (then release their waiters)."""
+        if not new and not done:
+            return
         try:
-            self._store.sync([job.item.file_key for job in jobs])
+            if new:
+                self._store.sync([job.item.file_key for job in new])
+            else:
+                self._store.flush()
         except StorageUnavailable as exc:
-            log.error("could not sync %d instance files: %s", len(jobs), exc.reason)
-            for job in jobs:
+            log.error("could not sync %d instance files and %d commits: %s", len(new),
+                      len(done), exc.reason)
+            for job in new:
                 self._discard(job.item.file_key)
                 job.future.set_exception(exc)
-            return []
-        return jobs
+            for committed in done:  # indexed, but not known to be durable: not acknowledged
+                committed.job.future.set_exception(exc)
+            return
+        for committed in done:
+            self._release(committed.job, committed.outcome)
+        for job in new:
+            self._synced.put(job)
 
-    def _commit(self, jobs: list[_Job]) -> None:
+    def _commit(self, jobs: list[_Job]) -> list[tuple[_Job, Outcome | Exception]]:
         outcomes: list[tuple[_Job, Outcome | Exception]] = []
         try:
             with self._sessions.begin() as session:
@@ -112,15 +158,17 @@ class GroupCommitter:
             # Not a database fault: find the instance that causes it, keep the others.
             log.exception("indexing a batch failed; retrying its instances one by one")
             outcomes = [(job, self._index_alone(job.item)) for job in jobs]
-        for job, outcome in outcomes:
-            if isinstance(outcome, Exception):
-                # Durable but unindexed: remove it so that no orphan stays behind.
-                self._discard(job.item.file_key)
-                job.future.set_exception(outcome)
-                continue
-            if outcome is Outcome.DUPLICATE:
-                self._discard(job.item.file_key)
-            job.future.set_result(outcome)
+        return outcomes
+
+    def _release(self, job: _Job, outcome: Outcome | Exception) -> None:
+        if isinstance(outcome, Exception):
+            # Durable but unindexed: remove it so that no orphan stays behind.
+            self._discard(job.item.file_key)
+            job.future.set_exception(outcome)
+            return
+        if outcome is Outcome.DUPLICATE:
+            self._discard(job.item.file_key)
+        job.future.set_result(outcome)
 
     def _index_alone(self, item: PreparedInstance) -> Outcome | Exception:
         for attempt in (1, 2):
@@ -145,22 +193,13 @@ class GroupCommitter:
             log.error("could not remove unindexed file %s: %s", key, exc)
 
 
-def _batches(jobs: queue.Queue[_Job | None], size: int) -> Iterator[tuple[list[_Job], bool]]:
-    """What is queued, up to `size` jobs at a time (waiting for the first); True with the
-    last batch, once the end-of-work marker (None) was taken."""
-    while True:
-        first = jobs.get()
-        if first is None:
-            yield [], True
-            return
-        batch = [first]
-        while len(batch) < size:
-            try:
-                nxt = jobs.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is None:
-                yield batch, True
-                return
-            batch.append(nxt)
-        yield batch, False
+
+def _drain(items: queue.Queue[_T], size: int) -> list[_T]:
+    """What is queued, up to `size` items (waiting for the first one)."""
+    batch = [items.get()]
+    while len(batch) < size:
+        try:
+            batch.append(items.get_nowait())
+        except queue.Empty:
+            break
+    return batch

@@ -158,6 +158,14 @@ class FilesystemStore:
         except OSError as exc:
             raise StorageUnavailable(f"cannot make instance files durable: {exc.strerror}") from exc
 
+    def flush(self) -> None:
+        """Flush the storage volume: every dirty file on it, the index database too when it
+        lives there (the group committer relies on that, see pacs.index.committer)."""
+        try:
+            sync_filesystem(self.objects_dir)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot flush the storage volume: {exc.strerror}") from exc
+
     def open(self, key: str) -> BinaryIO:
         return self.path(key).open("rb")
 

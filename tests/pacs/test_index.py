@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from pathlib import Path
 
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from lienthong.db import make_engine, make_sessionmaker, writer_engine
+from lienthong.db import flushed_later_engine, make_engine, make_sessionmaker, writer_engine
+from lienthong.migrate import upgrade
 from pacs.demo import PATIENTS, demo_datasets, encode
 from pacs.index.committer import GroupCommitter
 from pacs.index.ingest import Outcome, prepare_instance
@@ -109,3 +111,48 @@ def test_same_patient_id_other_name_is_logged_not_merged(archive_parts, caplog) 
         assert patient is not None and patient.patient_name == datasets[0].PatientName
         study = s.scalar(select(Study).where(Study.study_instance_uid == other.StudyInstanceUID))
         assert study is not None and study.patient_name == "Khác^Tên"
+
+
+class _FlushLog(FilesystemStore):
+    """The real store, noting when each flush of the volume started and ended."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.flushes: list[tuple[float, float]] = []
+
+    def sync(self, keys: list[str]) -> None:
+        started = time.monotonic()
+        super().sync(keys)
+        self.flushes.append((started, time.monotonic()))
+
+    def flush(self) -> None:
+        started = time.monotonic()
+        super().flush()
+        self.flushes.append((started, time.monotonic()))
+
+
+def test_relaxed_commits_are_acknowledged_after_a_later_flush(tmp_path: Path) -> None:
+    """With commits flushed by the sync thread, each instance's waiter is released only after a
+    flush of the volume that started after its commit (and so holds the commit)."""
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    store = _FlushLog(tmp_path / "objects", tmp_path / "tmp", sync_filesystem=True)
+    commits: list[float] = []
+    sessions = make_sessionmaker(flushed_later_engine(engine))
+    event.listen(sessions, "after_commit", lambda _session: commits.append(time.monotonic()))
+    committer = GroupCommitter(sessions, store, batch=4, commits_flushed_by_sync=True)
+    try:
+        datasets = list(demo_datasets(dt.date(2026, 12, 1)))[:12]
+        released = []
+        for ds in datasets:
+            _ingest(store, committer, ds)
+            released.append(time.monotonic())
+    finally:
+        committer.close()
+    assert len(commits) == len(datasets)  # one instance queued at a time: one commit each
+    for committed, acknowledged in zip(commits, released, strict=True):
+        assert any(committed < start and end <= acknowledged for start, end in store.flushes)
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Instance)) == len(datasets)
+    engine.dispose()
