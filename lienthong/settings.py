@@ -47,7 +47,7 @@ class DicomSettings(BaseModel):
         0,
         ge=0,
         le=64,
-        description="DICOM worker processes sharing the port (SO_REUSEPORT); 0 = one per CPU.",
+        description="DICOM worker processes sharing the port (least busy accepts); 0 = per CPU.",
     )
     max_associations: int = Field(32, ge=1, description="Concurrent associations per worker.")
     max_pdu_size: int = Field(0, ge=0, description="Maximum PDU we receive; 0 = unlimited.")

@@ -145,3 +145,21 @@ def test_associations_are_spread_over_the_workers(tmp_path: Path) -> None:
         for assoc in associations:
             assoc.release()
         assert server.stop() == 0
+
+
+def test_a_busier_worker_yields_then_accepts_if_nobody_else_does() -> None:
+    """A worker serving more associations than another lets it accept; if that one never
+    does (stuck), the busier worker accepts after a short patience rather than never."""
+    from pacs.scp.server import AcceptBalance
+
+    loads = [0, 0]
+    first, second = AcceptBalance(loads, 0), AcceptBalance(loads, 1)
+    assert first.my_turn(0) and second.my_turn(0)  # a tie: both may try, one gets it
+    first.publish(1)
+    assert second.my_turn(0)  # the less busy worker accepts
+    assert not first.my_turn(1)  # the busier one leaves it ...
+    tries = 1
+    while not first.my_turn(1):  # ... until the other has not taken it for a while
+        tries += 1
+        assert tries < 10_000
+    assert tries > 1
