@@ -106,7 +106,7 @@ class DirectStore:
             return False
         if not self._plain_storage(request):
             return False
-        sock.recv(len(raw))  # consume the request that was only peeked at
+        sock.recv(len(raw), socket.MSG_WAITALL)  # consume the request only peeked at so far
         with self._lock:
             busy = len(self._links) + sum(1 for a in ae.active_associations if a.is_acceptor)
             if busy >= ae.maximum_associations:
@@ -159,7 +159,7 @@ class DirectStore:
 def _peek_request(sock: socket.socket, timeout: float) -> bytes | None:
     """The whole A-ASSOCIATE-RQ PDU, left unread in the socket; None if it is something else."""
     deadline = time.monotonic() + timeout
-    need = 6
+    need, pause = 6, 0.001
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -178,7 +178,8 @@ def _peek_request(sock: socket.socket, timeout: float) -> bytes | None:
             need = 6 + length
         if len(data) >= need:
             return data[:need]
-        time.sleep(0.001)  # the rest of the PDU is still on its way
+        time.sleep(pause)  # the rest of the PDU is still on its way
+        pause = min(pause * 2, 0.05)
 
 
 def _send_reject(sock: socket.socket, request: A_ASSOCIATE, result: int, source: int,
@@ -263,8 +264,8 @@ class _Link:
 
     def run(self) -> None:
         ae = self._acceptor.ae
-        accept, self._contexts = accept_pdu(self._acceptor, self._request)
         try:
+            accept, self._contexts = accept_pdu(self._acceptor, self._request)
             self._sock.sendall(accept)
             self._sock.settimeout(float(ae.network_timeout or 60))
             reader = self._sock.makefile("rb", buffering=1 << 16)
@@ -280,6 +281,9 @@ class _Link:
             self._send(ul.abort(0x02, 0x00))
         except OSError as exc:
             log.info("association from %s ended: %s", self._calling, exc.__class__.__name__)
+        except Exception:  # a defect here must not leave the peer waiting for an answer
+            log.exception("association from %s aborted on an unexpected error", self._calling)
+            self._send(ul.abort(0x02, 0x00))
 
     def _serve_pdu(self, reader: Any) -> bool:
         header = reader.read(6)
