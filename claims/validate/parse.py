@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -39,10 +40,36 @@ class ClaimFile:
     created_on: str
     declared_count: str
     episodes: list[list[TableDocument]] = field(default_factory=list)
+    # Every NOIDUNGFILE is a childless element holding base64 in canonical form, so the
+    # envelope XSD's base64Binary check of it is already made (see canonical_base64).
+    contents_canonical: bool = True
 
 
 def _text(node: etree._Element | None) -> str:
     return (node.text or "") if node is not None else ""
+
+
+_B64_BODY = re.compile(r"[A-Za-z0-9+/]*")
+_B16 = frozenset("AEIMQUYcgkosw048")  # a last character before "=" with its pad bits zero
+_B04 = frozenset("AQgw")  # the same before "=="
+
+
+def canonical_base64(text: str) -> bool:
+    """``text`` is non-empty base64 in the canonical lexical form of xs:base64Binary (XML
+    Schema Part 2 §3.2.16: groups of four, no spaces, padding only at the end, pad bits zero).
+
+    Such a text is valid for any XSD's base64Binary and base64.b64decode(validate=True) would
+    accept it, so it is decoded directly and the envelope XSD need not check it again (one
+    scan of the ~35 kB of base64 instead of three).
+    """
+    n = len(text)
+    if n == 0 or n % 4:
+        return False
+    pad = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    end = n - pad
+    if _B64_BODY.fullmatch(text, 0, end) is None:
+        return False
+    return pad == 0 or text[end - 1] in (_B04 if pad == 2 else _B16)
 
 
 def rows_of(root: etree._Element, shape: Table | None = None) -> list[Row]:
@@ -89,8 +116,17 @@ def parse_claim_file(data: bytes) -> ClaimFile:
         for item in hoso.iterfind("FILEHOSO"):
             name = _text(item.find("LOAIHOSO")).strip()
             doc = TableDocument(name, b"")
+            content = item.find("NOIDUNGFILE")
+            text = _text(content)
+            # Without children (comments, processing instructions) .text is the whole value
+            # the XSD sees.
+            canonical = content is not None and len(content) == 0 and canonical_base64(text)
+            claim.contents_canonical &= canonical
             try:
-                doc.data = base64.b64decode(_text(item.find("NOIDUNGFILE")), validate=True)
+                # For a canonical text binascii gives exactly b64decode(validate=True)'s
+                # bytes; any other text takes b64decode for its verdict and message.
+                doc.data = (binascii.a2b_base64(text) if canonical
+                            else base64.b64decode(text, validate=True))
                 doc.root = parse_xml(doc.data, what=name or "NOIDUNGFILE")
             except (binascii.Error, ValueError) as exc:
                 doc.problem = f"NOIDUNGFILE is not base64: {exc}"

@@ -5,6 +5,8 @@ are reported instead of stopping a run."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import unicodedata
 from pathlib import Path
@@ -24,10 +26,11 @@ from claims.sign import DS_NS, SigningKey, _verify_own_profile, sign_document, v
 from claims.tables import table
 from claims.tablespec import Field
 from claims.validate import batch
-from claims.validate.check_file import check_claim_file
-from claims.validate.parse import episode_from_documents, parse_claim_file
+from claims.validate.check_file import check_claim_file, envelope_xsd_errors
+from claims.validate.parse import canonical_base64, episode_from_documents, parse_claim_file
 from claims.validate.rules import check_episode
 from claims.validate.safexml import parse_xml
+from claims.validate.schema import schema, xsd_errors
 
 DAY = dt.date(2026, 12, 1)
 
@@ -195,3 +198,40 @@ def test_rules_on_schema_valid_tables_report_what_the_general_rules_report(
     assert general.schema_valid == frozenset()
     assert from_file == check_episode(general, codes)
     assert {v.field for v in from_file} & {fld for _, fld in changes}
+
+
+_BASE64_SAMPLES = ["", "QQ==", "QR==", "QUI=", "QUJ=", "QUJD", "QUJDRA==", "QUJD RA==",
+                   "QUJD\nRA==", "QUJDRA=", "QUJDRA===", "=QUJ", "QU=D", "QUJDR", "Q!JD",
+                   "QUJDRA==QUJD", base64.b64encode(bytes(range(256))).decode()]
+
+
+@pytest.mark.parametrize("text", _BASE64_SAMPLES)
+def test_canonical_base64_is_what_the_envelope_xsd_accepts_and_decodes_the_same(
+    text: str
+) -> None:
+    if canonical_base64(text):
+        assert binascii.a2b_base64(text) == base64.b64decode(text, validate=True)
+        root = parse_xml(_envelope_with(text))
+        assert schema("GIAMDINHHS.xsd").validate(root)
+
+
+@pytest.mark.parametrize("text", [*_BASE64_SAMPLES, "<!-- c -->", "QUJD<!-- c -->RA=="])
+def test_envelope_checked_without_its_base64_reports_what_the_whole_xsd_reports(
+    text: str, episode: EpisodeRecord, signing_key: SigningKey, codes: CodeLists
+) -> None:
+    # The XML4 document's base64 is replaced by the sample (comments make the element's value
+    # differ from its first text node).
+    data = signed(episode, signing_key)
+    start = data.index(b"<NOIDUNGFILE>", data.index(b"<LOAIHOSO>XML4<")) + len(b"<NOIDUNGFILE>")
+    data = data[:start] + text.encode() + data[data.index(b"</NOIDUNGFILE>", start):]
+    claim = parse_claim_file(data)
+    assert envelope_xsd_errors(claim) == xsd_errors(schema("GIAMDINHHS.xsd"), claim.root)
+    found = check_claim_file(data, codes, verify_signature=False)
+    assert any(v.table == "XML4" for v in found) or canonical_base64(text)
+
+
+def _envelope_with(text: str) -> bytes:
+    return ("<GIAMDINHHS><THONGTINDONVI><MACSKCB>79001</MACSKCB></THONGTINDONVI><THONGTINHOSO>"
+            "<NGAYLAP>20261201</NGAYLAP><SOLUONGHOSO>1</SOLUONGHOSO><DANHSACHHOSO><HOSO>"
+            f"<FILEHOSO><LOAIHOSO>XML1</LOAIHOSO><NOIDUNGFILE>{text}</NOIDUNGFILE></FILEHOSO>"
+            "</HOSO></DANHSACHHOSO></THONGTINHOSO><CHUKYDONVI/></GIAMDINHHS>").encode()
