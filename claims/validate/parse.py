@@ -10,6 +10,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 
+import pybase64
 from lxml import etree
 
 from claims.errors import UnsafeXml
@@ -127,9 +128,10 @@ def parse_claim_file(data: bytes) -> ClaimFile:
             raw = canonical_base64(text) if content is not None and len(content) == 0 else None
             claim.contents_canonical &= raw is not None
             try:
-                # For a canonical text binascii gives exactly b64decode(validate=True)'s
-                # bytes; any other text takes b64decode for its verdict and message.
-                doc.data = (binascii.a2b_base64(raw) if raw is not None
+                # A canonical text has one decoding (pybase64's SIMD decoder gives the bytes
+                # base64.b64decode would, ~20x faster); any other text takes b64decode for
+                # its verdict and message.
+                doc.data = (pybase64.b64decode(raw, validate=True) if raw is not None
                             else base64.b64decode(text, validate=True))
                 doc.root = parse_xml(doc.data, what=name or "NOIDUNGFILE")
             except (binascii.Error, ValueError) as exc:

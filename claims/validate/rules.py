@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, cast
 
 from claims import money, spec, values
 from claims.codes import CodeLists
@@ -226,7 +226,8 @@ def required(ctx: Context) -> list[Violation]:
             present = tuple(map(r.get, fields))
             # One pass in C over the row's required values; field by field only for a row
             # that has an empty one. isspace: exactly the texts that strip() to "".
-            if None in present or "" in present or any(map(str.isspace, present)):
+            if None in present or "" in present or \
+                    any(map(str.isspace, cast(tuple[str, ...], present))):
                 for f, value in zip(fields, present, strict=True):
                     if not value or value.isspace():
                         out.append(ctx.v(name, no, f, "F05-REQUIRED", "a value",
