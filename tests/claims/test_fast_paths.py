@@ -239,3 +239,22 @@ def _envelope_with(text: str) -> bytes:
             "<NGAYLAP>20261201</NGAYLAP><SOLUONGHOSO>1</SOLUONGHOSO><DANHSACHHOSO><HOSO>"
             f"<FILEHOSO><LOAIHOSO>XML1</LOAIHOSO><NOIDUNGFILE>{text}</NOIDUNGFILE></FILEHOSO>"
             "</HOSO></DANHSACHHOSO></THONGTINHOSO><CHUKYDONVI/></GIAMDINHHS>").encode()
+
+
+def test_text_memo_remembers_up_to_its_limit_and_never_an_error() -> None:
+    calls: list[str] = []
+
+    @values.text_memo(2)
+    def number(text: str) -> int:
+        calls.append(text)
+        return int(text)
+
+    assert [number("1"), number("1"), number("2")] == [1, 1, 2]
+    assert calls == ["1", "2"]
+    assert number("3") == 3  # a third text starts afresh
+    assert number("1") == 1
+    assert calls == ["1", "2", "3", "1"]
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            number("x")
+    assert calls[-2:] == ["x", "x"]
