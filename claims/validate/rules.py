@@ -562,7 +562,7 @@ def results(ctx: Context) -> list[Violation]:
                 if r.get("MA_DICH_VU")}
     out: list[Violation] = []
     for no, r in ctx.rows_of("XML4"):
-        no, code = no, r.get("MA_DICH_VU", "")
+        code = r.get("MA_DICH_VU", "")
         if code and code not in services:
             out.append(ctx.v("XML4", no, "MA_DICH_VU", "X16-RESULTS", "an XML3 MA_DICH_VU",
                              "kết quả không khớp dịch vụ nào trong XML3",
