@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as BadRsaSignature
@@ -21,18 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
-from signxml import (
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureConfiguration,
-    SignatureMethod,
-    XMLSigner,
-    XMLVerifier,
-)
-from signxml.exceptions import InvalidInput, InvalidSignature
 
 from claims import spec
 from claims.errors import SignatureInvalid, SigningUnavailable
+
+if TYPE_CHECKING:
+    from signxml import XMLSigner
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -66,7 +61,13 @@ def load_signing_key(path: Path | None, password: str | None) -> SigningKey:
     return SigningKey(key, [cert, *(extra or [])])
 
 
+# signxml is imported where it is used: ``claims validate`` of our own files never needs it
+# (see _verify_own_profile), and importing it costs more than checking a hundred files.
+
+
 def _signer() -> XMLSigner:
+    from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
+
     return XMLSigner(
         signature_algorithm=SignatureMethod(spec.SIGNATURE_METHOD),
         digest_algorithm=DigestAlgorithm(spec.DIGEST_METHOD),
@@ -112,8 +113,15 @@ def verify_document(root: etree._Element, certificate: x509.Certificate | None =
         except ValueError as exc:
             raise SignatureInvalid(f"unreadable X509Certificate: {exc}") from exc
     if not _verify_own_profile(root, holder, certificate):
+        from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
+        from signxml.exceptions import InvalidInput, InvalidSignature
+
+        expect = SignatureConfiguration(
+            signature_methods=frozenset({SignatureMethod(spec.SIGNATURE_METHOD)}),
+            digest_algorithms=frozenset({DigestAlgorithm(spec.DIGEST_METHOD)}),
+        )
         try:
-            XMLVerifier().verify(root, x509_cert=certificate, expect_config=_EXPECT)
+            XMLVerifier().verify(root, x509_cert=certificate, expect_config=expect)
         except (InvalidSignature, InvalidInput) as exc:
             raise SignatureInvalid(f"signature does not verify: {exc}") from exc
     return certificate
@@ -198,8 +206,3 @@ def _verify_own_profile(root: etree._Element, holder: etree._Element,
         raise SignatureInvalid("signature does not verify: Digest mismatch for reference 0 ()")
     return True
 
-
-_EXPECT = SignatureConfiguration(
-    signature_methods=frozenset({SignatureMethod(spec.SIGNATURE_METHOD)}),
-    digest_algorithms=frozenset({DigestAlgorithm(spec.DIGEST_METHOD)}),
-)

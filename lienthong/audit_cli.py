@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lienthong.audit import verify_chain
 from lienthong.settings import Settings
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: every `lienthong` command builds the whole parser (see gateway/auth/cli.py).
+    from lienthong.audit import verify_chain
     from lienthong.db import make_engine, make_sessionmaker
     from lienthong.migrate import upgrade
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from claims import money, spec, values
 from claims.codes import CodeLists
 from claims.records.episode import EpisodeRecord, Row
 from claims.tables import CLAIM_TABLE_NAMES, table
-from claims.tablespec import Field
+from claims.tablespec import Field, Table
 from claims.validate.schema import XSD_COMPLETE_KINDS
 from claims.validate.violations import Severity, Violation
 
@@ -41,13 +42,44 @@ class Context:
         return self.episode.ma_lk
 
     @functools.cached_property
-    def all_rows(self) -> list[tuple[str, int, Row]]:
-        """(table, row number, row) of every row in envelope order; rules never change rows."""
-        out = []
+    def numbered(self) -> dict[str, list[tuple[int, Row]]]:
+        """Table → (row number, row) of its rows, for the tables that have rows, in envelope
+        order; rules never change rows, so the numbers are worked out once."""
+        out: dict[str, list[tuple[int, Row]]] = {}
         for name in CLAIM_TABLE_NAMES:
-            for i, r in enumerate(self.episode.rows(name)):
-                out.append((name, _rowno(r, i), r))
+            rows = self.episode.rows(name)
+            if rows:
+                out[name] = [(_rowno(r, i), r) for i, r in enumerate(rows)]
         return out
+
+    @functools.cached_property
+    def all_rows(self) -> list[tuple[str, int, Row]]:
+        """(table, row number, row) of every row in envelope order."""
+        return [(name, no, r) for name, rows in self.numbered.items() for no, r in rows]
+
+    def rows_of(self, name: str) -> list[tuple[int, Row]]:
+        return self.numbered.get(name, [])
+
+    def fields_in(self, name: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+        """The ``candidates`` a row of ``name`` can hold. A table read from a document that
+        passed its XSD has exactly the table's fields, so the others need not be looked up
+        (they read as empty); any other row may carry any key."""
+        if name in self.episode.schema_valid:
+            return _present(name, self.release, candidates)
+        return candidates
+
+    @functools.cached_property
+    def _known_codes(self) -> dict[tuple[str, str], bool]:
+        return {}
+
+    def code_valid(self, list_name: str, code: str) -> bool:
+        """``code`` is in ``list_name`` on the episode's date (each pair looked up once)."""
+        key = (list_name, code)
+        known = self._known_codes.get(key)
+        if known is None:
+            known = self._known_codes[key] = \
+                self.codes[list_name].entry(code, self.day) is not None
+        return known
 
     @functools.cached_property
     def day(self) -> dt.date:
@@ -104,6 +136,12 @@ class _Shape:
 
 
 @functools.cache
+def _present(name: str, release: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+    names = table(name, release).field_names
+    return tuple(c for c in candidates if c in names)
+
+
+@functools.cache
 def _shape(name: str, release: str) -> _Shape:
     tbl = table(name, release)
     return _Shape(
@@ -116,7 +154,9 @@ def _shape(name: str, release: str) -> _Shape:
     )
 
 
+@values.text_memo(8192)
 def _dt(text: str) -> dt.datetime | None:
+    # Remembered: the same date-times are read by several rules (datetimes are immutable).
     try:
         return values.parse_datetime(text) if len(text) == 12 else None
     except ValueError:
@@ -178,14 +218,23 @@ def table_allowed(ctx: Context) -> list[Violation]:
 
 # --- §8.2 field level -----------------------------------------------------------------------
 
+_EMPTY = itertools.repeat("")  # the default of every r.get in a map()
+
+
 @rule("F05-REQUIRED", "§8.2.5", "record", "required fields present")
 def required(ctx: Context) -> list[Violation]:
     out = []
-    for name, no, r in ctx.all_rows:
-        for f in _shape(name, ctx.release).required:
-            if not r.get(f, "").strip():
-                out.append(ctx.v(name, no, f, "F05-REQUIRED", "a value",
-                                 "thiếu trường bắt buộc", "required field is empty"))
+    for name, rows in ctx.numbered.items():
+        fields = _shape(name, ctx.release).required
+        for no, r in rows:
+            present = tuple(map(r.get, fields, _EMPTY))
+            # One pass in C over the row's required values (strip() returns a text without
+            # surrounding whitespace itself); field by field only when one is empty.
+            if not all(map(str.strip, present)):
+                for f, value in zip(fields, present, strict=True):
+                    if not value.strip():
+                        out.append(ctx.v(name, no, f, "F05-REQUIRED", "a value",
+                                         "thiếu trường bắt buộc", "required field is empty"))
     return out
 
 
@@ -203,72 +252,97 @@ def _report_formats(ctx: Context, out: list[Violation], name: str, no: int,
 @rule("F06-FORMAT", "§8.2.6–7", "record", "lengths, numbers, percentages and dates well formed")
 def formats(ctx: Context) -> list[Violation]:
     out: list[Violation] = []
-    for name, no, r in ctx.all_rows:
+    for name, rows in ctx.numbered.items():
         tbl = table(name, ctx.release)
         shape = _shape(name, ctx.release)
-        found: list[tuple[Field, tuple[str, str]]] = []
         if name in ctx.episode.schema_valid:
-            # The row passed its table's XSD: lengths, numbers, unknown elements and
+            # The rows passed their table's XSD: lengths, numbers, unknown elements and
             # characters are checked; what the XSD cannot say is checked here.
-            for f in shape.beyond_xsd:
-                value = r.get(f.name, "")
-                problem = values.format_problem(f, value) if value else None
-                if problem:
-                    found.append((f, problem))
-            _report_formats(ctx, out, name, no, tbl.field_names, found)
-            continue
-        for f, limit in shape.bounded_text:
-            value = r.get(f.name, "")
-            problem = values.format_problem(f, value) if len(value) > limit else None
-            if problem:
-                found.append((f, problem))
-        for f in shape.typed:
-            value = r.get(f.name, "")
-            if not value or values.well_formed_quick(f, value):
-                continue
-            problem = values.format_problem(f, value)
-            if problem:
-                found.append((f, problem))
-        if values.XML_UNSAFE.search("".join(r.values())):
-            # Short text fields skip format_problem above; one search per row finds them.
-            flagged = {f.name for f, _ in found}
-            found += [(f, values.XML_UNSAFE_MESSAGE) for f in tbl.fields
-                      if f.name not in flagged and values.XML_UNSAFE.search(r.get(f.name, ""))]
-        _report_formats(ctx, out, name, no, tbl.field_names, found)
-        if r.keys() - shape.names:
-            for u in sorted(r.keys() - shape.names):
-                out.append(ctx.v(name, no, u, "F06-FORMAT", "a field of " + name,
-                                 "trường không có trong bảng", "field is not part of the table"))
+            for no, r in rows:
+                _beyond_xsd_formats(ctx, out, name, no, r, tbl, shape)
+        else:
+            for no, r in rows:
+                _all_formats(ctx, out, name, no, r, tbl, shape)
     return out
 
 
-_ID_CHECKS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("SO_CCCD", spec.SO_CCCD_RE, "9 or 12 digits, or 1 letter + 7 digits"),
-    ("MA_TTDV", spec.MA_TTDV_RE, "10 digits"),
-    ("MA_CSKCB", spec.FACILITY_RE, "5 characters"),
-    ("MA_NOI_DI", spec.FACILITY_RE, "5 characters"),
-    ("MA_NOI_DEN", spec.FACILITY_RE, "5 characters"),
-)
+def _beyond_xsd_formats(ctx: Context, out: list[Violation], name: str, no: int, r: Row,
+                        tbl: Table, shape: _Shape) -> None:
+    found: list[tuple[Field, tuple[str, str]]] = []
+    for f in shape.beyond_xsd:
+        value = r.get(f.name, "")
+        if not value or values.well_formed_quick(f, value):
+            continue
+        problem = values.format_problem(f, value)
+        if problem:
+            found.append((f, problem))
+    _report_formats(ctx, out, name, no, tbl.field_names, found)
+
+
+def _all_formats(ctx: Context, out: list[Violation], name: str, no: int, r: Row,
+                 tbl: Table, shape: _Shape) -> None:
+    found: list[tuple[Field, tuple[str, str]]] = []
+    for f, limit in shape.bounded_text:
+        value = r.get(f.name, "")
+        problem = values.format_problem(f, value) if len(value) > limit else None
+        if problem:
+            found.append((f, problem))
+    for f in shape.typed:
+        value = r.get(f.name, "")
+        if not value or values.well_formed_quick(f, value):
+            continue
+        problem = values.format_problem(f, value)
+        if problem:
+            found.append((f, problem))
+    if values.XML_UNSAFE.search("".join(r.values())):
+        # Short text fields skip format_problem above; one search per row finds them.
+        flagged = {f.name for f, _ in found}
+        found += [(f, values.XML_UNSAFE_MESSAGE) for f in tbl.fields
+                  if f.name not in flagged and values.XML_UNSAFE.search(r.get(f.name, ""))]
+    _report_formats(ctx, out, name, no, tbl.field_names, found)
+    if r.keys() - shape.names:
+        for u in sorted(r.keys() - shape.names):
+            out.append(ctx.v(name, no, u, "F06-FORMAT", "a field of " + name,
+                             "trường không có trong bảng", "field is not part of the table"))
+
+
+_ID_CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
+    "SO_CCCD": (spec.SO_CCCD_RE, "9 or 12 digits, or 1 letter + 7 digits"),
+    "MA_TTDV": (spec.MA_TTDV_RE, "10 digits"),
+    "MA_CSKCB": (spec.FACILITY_RE, "5 characters"),
+    "MA_NOI_DI": (spec.FACILITY_RE, "5 characters"),
+    "MA_NOI_DEN": (spec.FACILITY_RE, "5 characters"),
+}
+_ID_FIELDS = tuple(_ID_CHECKS)
+_CARD_FIELDS = ("MA_THE_BHYT", "MA_DKBD")
 
 
 @rule("F08-IDS", "§8.2.8", "record", "identity, card and facility code formats")
 def identifiers(ctx: Context) -> list[Violation]:
-    out = []
-    for name, no, r in ctx.all_rows:
-        for fld, pattern, expected in _ID_CHECKS:
-            value = r.get(fld, "")
-            if value and not pattern.match(value):
-                out.append(ctx.v(name, no, fld, "F08-IDS", expected,
-                                 "sai định dạng mã", "badly formed code"))
-        for fld in ("MA_THE_BHYT", "MA_DKBD"):
-            value = r.get(fld, "")
-            pattern = spec.CARD_RE if fld == "MA_THE_BHYT" else spec.FACILITY_RE
-            for part in value.split(";") if value else []:
-                if not pattern.match(part):
-                    exp = "15-character card number" if fld == "MA_THE_BHYT" else "5 characters"
-                    out.append(ctx.v(name, no, fld, "F08-IDS", exp,
-                                     "sai định dạng mã thẻ/nơi ĐKBĐ", "badly formed card code"))
+    out: list[Violation] = []
+    for name, rows in ctx.numbered.items():
+        ids, cards = ctx.fields_in(name, _ID_FIELDS), ctx.fields_in(name, _CARD_FIELDS)
+        for no, r in rows:
+            _identifier_problems(ctx, out, name, no, r, ids, cards)
     return out
+
+
+def _identifier_problems(ctx: Context, out: list[Violation], name: str, no: int, r: Row,
+                         ids: tuple[str, ...], cards: tuple[str, ...]) -> None:
+    for fld in ids:
+        value = r.get(fld, "")
+        pattern, expected = _ID_CHECKS[fld]
+        if value and not pattern.match(value):
+            out.append(ctx.v(name, no, fld, "F08-IDS", expected,
+                             "sai định dạng mã", "badly formed code"))
+    for fld in cards:
+        value = r.get(fld, "")
+        pattern = spec.CARD_RE if fld == "MA_THE_BHYT" else spec.FACILITY_RE
+        for part in value.split(";") if value else []:
+            if not pattern.match(part):
+                exp = "15-character card number" if fld == "MA_THE_BHYT" else "5 characters"
+                out.append(ctx.v(name, no, fld, "F08-IDS", exp,
+                                 "sai định dạng mã thẻ/nơi ĐKBĐ", "badly formed card code"))
 
 
 _CODED: tuple[tuple[str, str], ...] = (
@@ -278,37 +352,50 @@ _CODED: tuple[tuple[str, str], ...] = (
     ("NGUON_CTRA", "nguon_ctra"), ("PP_VO_CAM", "pp_vo_cam"), ("MA_KHUVUC", "ma_khuvuc"),
     ("MA_XANG_DAU", "ma_xang_dau"),
 )
+_CODED_LISTS = dict(_CODED)
+_CODED_FIELDS = tuple(_CODED_LISTS)
 _ICD = re.compile(r"^[A-Z]\d{2}(\.\d{1,2})?$")
+_ICD_FIELDS = ("MA_BENH_CHINH", "MA_BENH_KT")
 
 
 @rule("F09-CODES", "§8.2.9", "record", "codes in their lists, valid on the episode's date")
 def code_lists(ctx: Context) -> list[Violation]:
-    out = []
-    day = ctx.day
-    for name, no, r in ctx.all_rows:
+    out: list[Violation] = []
+    for name, rows in ctx.numbered.items():
         if name in ("XML6", "XML9", "XML15"):
             continue  # their codes (GIOI_TINH_CON, TB/HIV codes) have their own lists
-        for fld, list_name in _CODED:
-            value = r.get(fld, "")
-            if value and ctx.codes[list_name].entry(value, day) is None:
-                valid = ",".join(ctx.codes[list_name].valid_codes(day))
-                out.append(ctx.v(name, no, fld, "F09-CODES", f"one of {valid} on {day}",
-                                 f"mã không có trong danh mục hiệu lực ngày {day:%d/%m/%Y}",
-                                 f"code not in the list valid on {day}"))
-        main = r.get("MA_BENH_CHINH", "")
-        if main and not _ICD.match(main):
-            out.append(ctx.v(name, no, "MA_BENH_CHINH", "F09-CODES", "one ICD-10 code",
-                             "mã ICD-10 không hợp lệ", "not an ICD-10 code"))
-        secondary = [c for c in r.get("MA_BENH_KT", "").split(";") if c]
-        if len(secondary) > spec.MAX_SECONDARY_ICD:
-            out.append(ctx.v(name, no, "MA_BENH_KT", "F09-CODES",
-                             f"≤ {spec.MAX_SECONDARY_ICD} codes",
-                             "quá 12 mã bệnh kèm theo", "more than 12 secondary codes"))
-        for c in secondary:
-            if not _ICD.match(c):
-                out.append(ctx.v(name, no, "MA_BENH_KT", "F09-CODES", "ICD-10 codes joined by ;",
-                                 f"mã ICD-10 không hợp lệ: {c}", f"not an ICD-10 code: {c}"))
+        coded, icd = ctx.fields_in(name, _CODED_FIELDS), ctx.fields_in(name, _ICD_FIELDS)
+        for no, r in rows:
+            _code_problems(ctx, out, name, no, r, coded, icd)
     return out
+
+
+def _code_problems(ctx: Context, out: list[Violation], name: str, no: int, r: Row,
+                   coded: tuple[str, ...], icd: tuple[str, ...]) -> None:
+    day = ctx.day
+    for fld in coded:
+        value = r.get(fld, "")
+        list_name = _CODED_LISTS[fld]
+        if value and not ctx.code_valid(list_name, value):
+            valid = ",".join(ctx.codes[list_name].valid_codes(day))
+            out.append(ctx.v(name, no, fld, "F09-CODES", f"one of {valid} on {day}",
+                             f"mã không có trong danh mục hiệu lực ngày {day:%d/%m/%Y}",
+                             f"code not in the list valid on {day}"))
+    if not icd:
+        return
+    main = r.get("MA_BENH_CHINH", "")
+    if main and not _ICD.match(main):
+        out.append(ctx.v(name, no, "MA_BENH_CHINH", "F09-CODES", "one ICD-10 code",
+                         "mã ICD-10 không hợp lệ", "not an ICD-10 code"))
+    secondary = [c for c in r.get("MA_BENH_KT", "").split(";") if c]
+    if len(secondary) > spec.MAX_SECONDARY_ICD:
+        out.append(ctx.v(name, no, "MA_BENH_KT", "F09-CODES",
+                         f"≤ {spec.MAX_SECONDARY_ICD} codes",
+                         "quá 12 mã bệnh kèm theo", "more than 12 secondary codes"))
+    for c in secondary:
+        if not _ICD.match(c):
+            out.append(ctx.v(name, no, "MA_BENH_KT", "F09-CODES", "ICD-10 codes joined by ;",
+                             f"mã ICD-10 không hợp lệ: {c}", f"not an ICD-10 code: {c}"))
 
 
 # --- §8.3 cross-field and cross-table -------------------------------------------------------
@@ -330,8 +417,7 @@ def date_order(ctx: Context) -> list[Violation]:
     if not (vao and ra):
         return out
     for name in ("XML2", "XML3"):
-        for i, r in enumerate(ctx.episode.rows(name)):
-            no = _rowno(r, i)
+        for no, r in ctx.rows_of(name):
             yl, th, kq = _dt(r.get("NGAY_YL", "")), _dt(r.get("NGAY_TH_YL", "")), \
                 _dt(r.get("NGAY_KQ", ""))
             window = f"[{x1['NGAY_VAO']}, {x1['NGAY_RA']}]"
@@ -433,8 +519,8 @@ def _need(ctx: Context, name: str, no: int, r: Row, fields: tuple[str, ...], why
 @rule("X15-GROUP-FIELDS", "§8.3.15", "claim", "fields required by the cost group (MA_NHOM)")
 def group_fields(ctx: Context) -> list[Violation]:
     out: list[Violation] = []
-    for i, r in enumerate(ctx.episode.rows("XML3")):
-        no, g, code = _rowno(r, i), r.get("MA_NHOM", ""), "X15-GROUP-FIELDS"
+    for no, r in ctx.rows_of("XML3"):
+        g, code = r.get("MA_NHOM", ""), "X15-GROUP-FIELDS"
         if g in spec.PERFORMER_GROUPS:
             out += _need(ctx, "XML3", no, r, ("NGUOI_THUC_HIEN", "NGAY_TH_YL"),
                          f"MA_NHOM {g}", code)
@@ -462,9 +548,9 @@ def group_fields(ctx: Context) -> list[Violation]:
                              "thiếu mã dịch vụ/vật tư", "neither service nor supply code"))
         if r.get("MA_DICH_VU") and not r.get("MA_VAT_TU") and not r.get("TEN_DICH_VU"):
             out += _need(ctx, "XML3", no, r, ("TEN_DICH_VU",), "service row", code)
-    for i, r in enumerate(ctx.episode.rows("XML2")):
+    for no, r in ctx.rows_of("XML2"):
         if r.get("MA_NHOM", "") not in spec.TT_THAU_NOT_REQUIRED_XML2:
-            out += _need(ctx, "XML2", _rowno(r, i), r, ("TT_THAU",), "XML2 MA_NHOM ∉ {7,17}",
+            out += _need(ctx, "XML2", no, r, ("TT_THAU",), "XML2 MA_NHOM ∉ {7,17}",
                          "X15-GROUP-FIELDS")
     return out
 
@@ -475,8 +561,8 @@ def results(ctx: Context) -> list[Violation]:
     services = {r.get("MA_DICH_VU", ""): r for r in ctx.episode.rows("XML3")
                 if r.get("MA_DICH_VU")}
     out: list[Violation] = []
-    for i, r in enumerate(ctx.episode.rows("XML4")):
-        no, code = _rowno(r, i), r.get("MA_DICH_VU", "")
+    for no, r in ctx.rows_of("XML4"):
+        code = r.get("MA_DICH_VU", "")
         if code and code not in services:
             out.append(ctx.v("XML4", no, "MA_DICH_VU", "X16-RESULTS", "an XML3 MA_DICH_VU",
                              "kết quả không khớp dịch vụ nào trong XML3",
@@ -498,10 +584,10 @@ def demographics(ctx: Context) -> list[Violation]:
     x1 = ctx.episode.xml1
     out = []
     for name in ("XML6", "XML13", "XML14", "XML15"):
-        for i, r in enumerate(ctx.episode.rows(name)):
+        for no, r in ctx.rows_of(name):
             for f in _DEMOGRAPHICS:
                 if r.get(f) and r[f] != x1.get(f, ""):
-                    out.append(ctx.v(name, _rowno(r, i), f, "X17-DEMOGRAPHICS", x1.get(f, ""),
+                    out.append(ctx.v(name, no, f, "X17-DEMOGRAPHICS", x1.get(f, ""),
                                      "khác với XML1", "differs from XML1"))
     return out
 
@@ -509,10 +595,10 @@ def demographics(ctx: Context) -> list[Violation]:
 @rule("X18-CEILING", "§8.3.18", "record", "T_BHTT of a supply package ≤ its ceiling T_TRANTT")
 def ceiling(ctx: Context) -> list[Violation]:
     out = []
-    for i, r in enumerate(ctx.episode.rows("XML3")):
+    for no, r in ctx.rows_of("XML3"):
         cap = r.get("T_TRANTT", "")
         if cap and values.to_decimal(r.get("T_BHTT", "")) > values.to_decimal(cap):
-            out.append(ctx.v("XML3", _rowno(r, i), "T_BHTT", "X18-CEILING", f"≤ {cap}",
+            out.append(ctx.v("XML3", no, "T_BHTT", "X18-CEILING", f"≤ {cap}",
                              "vượt mức trần thanh toán", "exceeds the payment ceiling"))
     return out
 
@@ -576,8 +662,8 @@ def _line_problems(ctx: Context, name: str, no: int, r: Row) -> list[Violation]:
 def money_rules(ctx: Context) -> list[Violation]:
     out: list[Violation] = []
     for name in ("XML2", "XML3"):
-        for i, r in enumerate(ctx.episode.rows(name)):
-            out += _line_problems(ctx, name, _rowno(r, i), r)
+        for no, r in ctx.rows_of(name):
+            out += _line_problems(ctx, name, no, r)
     try:
         t = money.totals(ctx.episode.rows("XML2"), ctx.episode.rows("XML3"))
     except (ValueError, ArithmeticError):
@@ -622,11 +708,11 @@ def benefit(ctx: Context) -> list[Violation]:
     if want is None:
         return []
     for name in ("XML2", "XML3"):
-        for i, r in enumerate(ctx.episode.rows(name)):
+        for no, r in ctx.rows_of(name):
             have = r.get("MUC_HUONG", "")
             try:
                 if have and values.to_decimal(have) != want:
-                    out.append(ctx.v(name, _rowno(r, i), "MUC_HUONG", "X21-BENEFIT",
+                    out.append(ctx.v(name, no, "MUC_HUONG", "X21-BENEFIT",
                                      values.percent(want), "mức hưởng không khớp thẻ và đối tượng",
                                      "benefit level does not match card and category",
                                      severity))
@@ -642,9 +728,8 @@ def duplicates(ctx: Context) -> list[Violation]:
             "XML3": ("MA_DICH_VU", "MA_VAT_TU", "NGAY_YL", "NGAY_TH_YL", "MA_GIUONG")}
     for name, fields in keys.items():
         seen: dict[tuple[str, ...], int] = {}
-        for i, r in enumerate(ctx.episode.rows(name)):
+        for no, r in ctx.rows_of(name):
             key = tuple(r.get(f, "") for f in fields)
-            no = _rowno(r, i)
             if key in seen:
                 out.append(ctx.v(name, no, fields[0], "D23-DUPLICATES",
                                  f"not a copy of #{seen[key]}", f"trùng với dòng {seen[key]}",
@@ -666,10 +751,10 @@ def warnings(ctx: Context) -> list[Violation]:
     except ArithmeticError:
         pass
     limit = dt.timedelta(minutes=spec.IMAGING_RESULT_DELAY_WARNING_MINUTES)
-    for i, r in enumerate(ctx.episode.rows("XML3")):
+    for no, r in ctx.rows_of("XML3"):
         th, kq = _dt(r.get("NGAY_TH_YL", "")), _dt(r.get("NGAY_KQ", ""))
         if r.get("MA_NHOM") == spec.IMAGING_GROUP and th and kq and kq - th > limit:
-            out.append(ctx.v("XML3", _rowno(r, i), "NGAY_KQ", "W22-WARNINGS",
+            out.append(ctx.v("XML3", no, "NGAY_KQ", "W22-WARNINGS",
                              f"≤ NGAY_TH_YL + {spec.IMAGING_RESULT_DELAY_WARNING_MINUTES} min",
                              "kết quả CĐHA chậm bất thường", "imaging result unusually late",
                              "warning"))

@@ -6,19 +6,20 @@ import argparse
 import getpass
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.auth.apikeys import create_api_key, list_api_keys, revoke_api_key
-from gateway.auth.mfa import enroll
-from gateway.auth.passwords import passwords_for
 from gateway.auth.roles import Role, Scope
-from gateway.auth.secrets import load_secret_key
-from gateway.auth.users import create_user, disable_user, find_user, list_users, set_profile
 from lienthong.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+# The account modules (and SQLAlchemy with them) are imported by the commands that use them:
+# every `lienthong` command builds the whole parser, and `lienthong claims validate` should
+# not pay for them at start-up.
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
@@ -40,6 +41,9 @@ def read_password() -> str:
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.passwords import passwords_for
+    from gateway.auth.users import create_user
+
     password = None if args.no_password else read_password()
     with _sessions(settings).begin() as session:
         user = create_user(session, args.name, args.role, password,
@@ -52,6 +56,8 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_profile(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.users import set_profile
+
     with _sessions(settings).begin() as session:
         user = set_profile(session, args.name, display_name=args.display_name,
                            practice_code=args.practice_code)
@@ -63,6 +69,8 @@ def cmd_users_profile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.users import list_users
+
     with _sessions(settings)() as session:
         rows: list[dict[str, Any]] = [
             {"username": u.username, "role": u.role, "disabled": u.disabled,
@@ -82,6 +90,8 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.users import disable_user
+
     with _sessions(settings).begin() as session:
         found = disable_user(session, args.name)
     if not found:
@@ -92,6 +102,10 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_mfa(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.mfa import enroll
+    from gateway.auth.secrets import load_secret_key
+    from gateway.auth.users import find_user
+
     key = load_secret_key(settings)
     with _sessions(settings).begin() as session:
         user = find_user(session, args.name)
@@ -106,6 +120,9 @@ def cmd_users_mfa(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_apikeys_add(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.apikeys import create_api_key
+    from gateway.auth.secrets import load_secret_key
+
     key = load_secret_key(settings)
     with _sessions(settings).begin() as session:
         row, plaintext = create_api_key(session, key, args.name, args.scope)
@@ -116,6 +133,8 @@ def cmd_apikeys_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_apikeys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.apikeys import list_api_keys
+
     with _sessions(settings)() as session:
         rows: list[dict[str, Any]] = [
             {"name": k.name, "prefix": k.key_prefix, "scopes": k.scopes.split(),
@@ -135,6 +154,8 @@ def cmd_apikeys_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_apikeys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.auth.apikeys import revoke_api_key
+
     with _sessions(settings).begin() as session:
         found = revoke_api_key(session, args.name)
     if not found:
