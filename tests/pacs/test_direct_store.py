@@ -225,12 +225,15 @@ def test_small_peer_pdu_limit_splits_the_response(direct: RunningScp,
 
 
 def _all_until_quiet(port: int, requests: list[bytes]) -> list[bytes]:
+    """Send the A-ASSOCIATE-RQ and read its answer, send the rest, then read every PDU until
+    the SCP stays quiet (an answer may come in several PDUs)."""
+    associate, *rest = requests
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        for request in requests:
+        sock.sendall(associate)
+        pdus = [read_pdu(sock)]
+        for request in rest:
             sock.sendall(request)
-            time.sleep(0.3)
-        sock.settimeout(0.5)
-        pdus = []
+        sock.settimeout(1.0)
         try:
             while pdu := read_pdu(sock):
                 pdus.append(pdu)
