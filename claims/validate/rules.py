@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -266,16 +266,22 @@ def formats(ctx: Context) -> list[Violation]:
     return out
 
 
-def _beyond_xsd_formats(ctx: Context, out: list[Violation], name: str, no: int, r: Row,
-                        tbl: Table, shape: _Shape) -> None:
+def _typed_problems(fields: Iterable[Field], r: Row) -> list[tuple[Field, tuple[str, str]]]:
+    """Format problems of the row's non-empty values of ``fields`` (quick check first)."""
     found: list[tuple[Field, tuple[str, str]]] = []
-    for f in shape.beyond_xsd:
+    for f in fields:
         value = r.get(f.name, "")
         if not value or values.well_formed_quick(f, value):
             continue
         problem = values.format_problem(f, value)
         if problem:
             found.append((f, problem))
+    return found
+
+
+def _beyond_xsd_formats(ctx: Context, out: list[Violation], name: str, no: int, r: Row,
+                        tbl: Table, shape: _Shape) -> None:
+    found = _typed_problems(shape.beyond_xsd, r)
     _report_formats(ctx, out, name, no, tbl.field_names, found)
 
 
@@ -287,13 +293,7 @@ def _all_formats(ctx: Context, out: list[Violation], name: str, no: int, r: Row,
         problem = values.format_problem(f, value) if len(value) > limit else None
         if problem:
             found.append((f, problem))
-    for f in shape.typed:
-        value = r.get(f.name, "")
-        if not value or values.well_formed_quick(f, value):
-            continue
-        problem = values.format_problem(f, value)
-        if problem:
-            found.append((f, problem))
+    found += _typed_problems(shape.typed, r)
     if values.XML_UNSAFE.search("".join(r.values())):
         # Short text fields skip format_problem above; one search per row finds them.
         flagged = {f.name for f, _ in found}

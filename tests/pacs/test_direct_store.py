@@ -22,7 +22,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittle
 from pynetdicom import AE, build_context
 from pynetdicom.dimse_messages import C_ECHO_RQ, C_STORE_RQ
 from pynetdicom.dimse_primitives import C_ECHO, C_STORE
-from pynetdicom.pdu import A_ASSOCIATE_RQ, A_RELEASE_RQ, P_DATA_TF
+from pynetdicom.pdu import A_ASSOCIATE_RQ, A_RELEASE_RQ
 from pynetdicom.pdu_primitives import (
     A_ASSOCIATE,
     ImplementationClassUIDNotification,
@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 
 from pacs.index.models import Instance
 from tests.support.dcmtk import echoscu
+from tests.support.dimse import pynetdicom_pdus
 from tests.support.qr import RunningScp, start_scp
 from tests.support.synthetic import ct_dataset
 
@@ -90,12 +91,7 @@ def associate_rq(contexts: list[tuple[int, str, list[str]]], *, max_pdu: int = 1
 
 
 def dimse(message: C_STORE_RQ | C_ECHO_RQ, context_id: int, max_pdu: int = 16384) -> bytes:
-    out = b""
-    for p_data in message.encode_msg(context_id, max_pdu):
-        pdu = P_DATA_TF()
-        pdu.from_primitive(p_data)
-        out += pdu.encode()
-    return out
+    return pynetdicom_pdus(message, context_id, max_pdu)
 
 
 def echo_rq(context_id: int, message_id: int) -> bytes:

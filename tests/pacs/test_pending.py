@@ -16,12 +16,12 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
-from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore
 
 from pacs.scp import wire
 from pacs.scp.identifiers import Element, as_dataset, response
 from pacs.scp.pending import PENDING, PENDING_UNSUPPORTED_KEYS, DirectWriter
+from tests.support.dimse import pynetdicom_pdus
 
 
 class _Socket:
@@ -54,12 +54,7 @@ def _pynetdicom_bytes(status: int, identifier: list[Element], syntax: UID, max_p
     rsp.Identifier = BytesIO(data)
     message = C_FIND_RSP()
     message.primitive_to_message(rsp)
-    out = b""
-    for primitive in message.encode_msg(context_id, max_pdu):
-        pdu = P_DATA_TF()
-        pdu.from_primitive(primitive)
-        out += pdu.encode()
-    return out
+    return pynetdicom_pdus(message, context_id, max_pdu)
 
 
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
