@@ -1,8 +1,10 @@
 """Build and run the DICOM SCP of one worker process.
 
-Several worker processes share the DICOM port with SO_REUSEPORT so that both cores decode and
-write while each association stays in one process. The calling AE title check reads the peer
-table at every association request, so registering a peer needs no restart.
+Several worker processes share the DICOM port so that both cores decode and write while each
+association stays in one process: under ``lienthong serve`` one listening socket, accepted
+from least busy first (``AcceptBalance``); an SCP started on its own binds with SO_REUSEPORT.
+The calling AE title check reads the peer table at every association request, so registering
+a peer needs no restart.
 """
 
 from __future__ import annotations
