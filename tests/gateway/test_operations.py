@@ -45,6 +45,8 @@ def test_metrics_by_route_template_for_it_and_a_metrics_key(
 
 def test_json_log_lines(capsys: object) -> None:
     stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     configure_logging("INFO", "json")
     handler = logging.getLogger().handlers[0]
     assert isinstance(handler, logging.StreamHandler)
@@ -56,7 +58,10 @@ def test_json_log_lines(capsys: object) -> None:
         except RuntimeError:
             logging.getLogger("gateway.test").exception("unexpected")
     finally:
-        configure_logging("INFO", "text")
+        # Put pytest's handlers back: a handler left on this test's captured stderr would
+        # fail on every later log line once that stream is closed.
+        root.handlers[:] = handlers
+        root.setLevel(level)
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["level"] == "WARNING" and first["logger"] == "gateway.test"
     assert first["message"] == "audit write failed (OperationalError)"

@@ -3,6 +3,7 @@ Chromium driven by Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pacs.reports.worklist import LOCAL_TZ
+from tests.support.archive import database_url
 from tests.support.dcmtk import storescu
 from tests.support.server import REPO_ROOT, LienthongServer, lienthong
 from tests.support.synthetic import UID_ROOT, phantom_ct_series
@@ -32,6 +35,30 @@ class Site:
     study_uid: str
     ct_files: list[Path]
     server: LienthongServer
+    received_at: dt.datetime
+    """When the server indexed the head CT (UTC): the browser's clock is pinned to it, so that
+    "today" is one hospital day for the server's rows and the worklist's default filter even
+    when the suite runs across midnight in Vietnam (17:00 UTC)."""
+
+    @property
+    def hospital_day(self) -> dt.date:
+        return self.received_at.astimezone(LOCAL_TZ).date()
+
+
+def _received_at(data_dir: Path, study_uid: str) -> dt.datetime:
+    from sqlalchemy import select
+
+    from lienthong.db import make_engine, make_sessionmaker
+    from pacs.index.models import Study
+
+    engine = make_engine(database_url(data_dir))
+    try:
+        with make_sessionmaker(engine)() as session:
+            created = session.scalars(
+                select(Study.created_at).where(Study.study_instance_uid == study_uid)).one()
+    finally:
+        engine.dispose()
+    return created if created.tzinfo else created.replace(tzinfo=dt.UTC)
 
 
 def _add_user(data_dir: Path, name: str, role: str) -> None:
@@ -60,7 +87,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, shared_dicom: Path) -> Iterat
         import pydicom
 
         study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-        yield Site(f"http://127.0.0.1:{server.http_port}", study_uid, files, server)
+        yield Site(f"http://127.0.0.1:{server.http_port}", study_uid, files, server,
+                   _received_at(data_dir, study_uid))
     finally:
         server.stop()
 
@@ -78,6 +106,8 @@ class ReadingSite:
     prior_study_uid: str
     prior_date: str
     accession: str
+    today: dt.date
+    """The current study's date: the hospital day the browser's pinned clock shows."""
 
 
 THIN = {"slices": 32, "spacing": 2.0}  # 32 x 2 mm: the sagittal reformat is 128 x 64 mm
@@ -87,15 +117,13 @@ PRIOR_DATE = "20250603"
 
 @pytest.fixture(scope="session")
 def reading_site(site: Site, tmp_path_factory: pytest.TempPathFactory) -> ReadingSite:
-    from datetime import date
-
     from pydicom.uid import generate_uid
 
     folder = tmp_path_factory.mktemp("phantom")
     patient_id = "LT-PHANTOM-01"
     study_uid, prior_uid = generate_uid(UID_ROOT), generate_uid(UID_ROOT)
     frame = generate_uid(UID_ROOT)
-    today = date.today().strftime("%Y%m%d")
+    today = site.hospital_day.strftime("%Y%m%d")
     accession = _order_from_the_his(site, patient_id)
     thin, thin_files = phantom_ct_series(
         folder / "thin", patient_id=patient_id, study_uid=study_uid, frame_of_reference_uid=frame,
@@ -111,7 +139,7 @@ def reading_site(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Readin
     sent = storescu(site.server.dicom_port, [*thin_files, *thick_files, *prior_files])
     assert sent.returncode == 0, sent.stderr
     return ReadingSite(site.url, patient_id, study_uid, thin, thick, prior_uid, PRIOR_DATE,
-                       accession)
+                       accession, site.hospital_day)
 
 
 ORDER_PROCEDURE = "Chụp CT sọ não không tiêm thuốc"
@@ -138,7 +166,7 @@ def _order_from_the_his(site: Site, patient_id: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def browser_context(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.is_file():
@@ -151,10 +179,29 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
             viewport={"width": 1400, "height": 900}, locale="vi-VN",
             env={**os.environ, "TZ": "Asia/Ho_Chi_Minh"},
         )
+        context.add_init_script(_clock_from(site.received_at))
         try:
             yield context
         finally:
             context.close()
+
+
+def _clock_from(instant: dt.datetime) -> str:
+    """A page script that makes the page's clock start at ``instant`` and run on from there.
+    Only ``Date`` moves: Playwright's own clock also replaces ``performance``, whose marks the
+    tests and bench/viewer read, and Cornerstone's throttles stop under a frozen ``Date``."""
+    start_ms = int(instant.timestamp() * 1000)
+    return f"""(() => {{
+  const RealDate = Date;
+  const offset = {start_ms} - RealDate.now();
+  const now = () => RealDate.now() + offset;
+  globalThis.Date = new Proxy(RealDate, {{
+    construct: (target, args, newTarget) =>
+      Reflect.construct(target, args.length ? args : [now()], newTarget),
+    apply: () => new RealDate(now()).toString(),
+    get: (target, key) => (key === 'now' ? now : Reflect.get(target, key)),
+  }});
+}})();"""
 
 
 def shot(page: object, name: str) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from datetime import date
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,7 +138,7 @@ def test_a_prior_study_opens_beside_the_current_one(page: Any, reading_site: Rea
     until(page, f"document.querySelector(\"{cell(1)} [data-testid=study-date]\")?.textContent "
                 "=== '03/06/2025'")
     left_date = page.locator(f"{cell(0)} [data-testid=study-date]").inner_text()
-    assert left_date == date.today().strftime("%d/%m/%Y")
+    assert left_date == reading_site.today.strftime("%d/%m/%Y")
     assert page.locator(f"{cell(0)} [data-testid=cell-label]").inner_text() == ""
     # The prior's image is drawn: water in mid-gray and a slice of the bone sphere in white.
     page.wait_for_timeout(300)
