@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib
 import json
 import sys
@@ -123,11 +122,12 @@ def cmd_studies(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from lienthong.clock import hospital_today
     from pacs.archive import open_archive
     from pacs.demo import demo_datasets, load_demo
 
     _sessions(settings)  # migrate
-    today = dt.date.today()
+    today = hospital_today()
     total = sum(1 for _ in demo_datasets(today))
     archive = open_archive(settings)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lienthong.clock import hospital_today
 from tests.support.dcmtk import echoscu
 from tests.support.server import REPO_ROOT, LienthongServer, lienthong
 
@@ -76,7 +76,7 @@ def test_studies_json_after_demo(tmp_path: Path) -> None:
 
     expected: dict[str, dict[str, object]] = {}
     series: dict[str, set[str]] = defaultdict(set)
-    for ds in demo_datasets(dt.date.today()):
+    for ds in demo_datasets(hospital_today()):
         study = expected.setdefault(ds.StudyInstanceUID, {
             "patient_id": ds.PatientID, "patient_name": str(ds.PatientName),
             "accession_number": ds.AccessionNumber, "modalities": set(), "instances": 0})

@@ -8,13 +8,12 @@ C-STORE — and is encoded Explicit VR Little Endian.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from lienthong.clock import hospital_time
 from pacs.archive import Archive
 from pacs.index.models import Study
 from pacs.reports.models import Report, ReportStatus
@@ -26,18 +25,13 @@ ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 REPORT_CONCEPT = ("18748-4", "LN", "Diagnostic imaging report")
 
 
-def _local(when: dt.datetime) -> dt.datetime:
-    # Vietnam has one time zone (UTC+7) and no daylight saving; DICOM dates are local.
-    return when.astimezone(dt.timezone(dt.timedelta(hours=7)))
-
-
 def encapsulated_pdf(
     report: Report, study: Study, pdf: bytes, *, series_instance_uid: str, sop_instance_uid: str
 ) -> Dataset:
     """The Encapsulated PDF dataset of a signed report version (no file meta)."""
     if report.signed_at is None:
         raise ValueError("only a signed report goes into the archive")
-    signed = _local(as_utc(report.signed_at))
+    signed = hospital_time(as_utc(report.signed_at))
     ds = Dataset()
     # SOP Common
     ds.SpecificCharacterSet = "ISO_IR 192"

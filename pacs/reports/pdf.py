@@ -18,6 +18,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import HRFlowable, Paragraph, SimpleDocTemplate, Spacer, Table
 
+from lienthong.clock import hospital_time
 from lienthong.settings import ReportsSettings
 from pacs.index.models import Study
 from pacs.reports.errors import ReportError
@@ -127,7 +128,7 @@ def render_pdf(report: PrintableReport, settings: ReportsSettings) -> bytes:
         story.append(Paragraph(_text(report.amendment_reason), body))
     story.append(Spacer(1, 8 * mm))
     if report.signed_at is not None:
-        when = report.signed_at.astimezone(dt.timezone(dt.timedelta(hours=7)))
+        when = hospital_time(report.signed_at)
         signature = (
             f"Ngày {when:%d} tháng {when:%m} năm {when:%Y}, {when:%H:%M}<br/>"
             f"Bác sĩ đọc kết quả (đã ký, phiên bản {report.version})<br/><br/>"

@@ -15,13 +15,13 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from lienthong.clock import HOSPITAL_TZ
 from pacs.index.attributes import fold_name
 from pacs.index.models import Series, Study
 from pacs.orders.models import ImagingOrder
 from pacs.reports.models import Report
 
 MAX_ROWS = 500
-LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))  # the hospital's day (Vietnam, no DST)
 
 
 class WorklistStatus(enum.StrEnum):
@@ -93,7 +93,7 @@ def _patient(text: str) -> ColumnElement[bool]:
 
 
 def _local_midnight(day: str) -> dt.datetime:
-    local = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=LOCAL_TZ)
+    local = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=HOSPITAL_TZ)
     return local.astimezone(dt.UTC)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pacs.reports.worklist import LOCAL_TZ
+from lienthong.clock import hospital_time
 from tests.support.archive import database_url
 from tests.support.dcmtk import storescu
 from tests.support.server import REPO_ROOT, LienthongServer, lienthong
@@ -42,7 +42,7 @@ class Site:
 
     @property
     def hospital_day(self) -> dt.date:
-        return self.received_at.astimezone(LOCAL_TZ).date()
+        return hospital_time(self.received_at).date()
 
 
 def _received_at(data_dir: Path, study_uid: str) -> dt.datetime:

@@ -11,10 +11,13 @@ const COLUMNS = [
   ['number_of_instances', 'images'], ['accession_number', 'order'], ['report_status', 'report'],
 ];
 
+// The hospital's day (Vietnam: UTC+7, no daylight saving), which is also how the server
+// files a study received without a Study Date: a reader in another time zone sees the same
+// "today" as the hospital.
+const HOSPITAL_UTC_OFFSET_MS = 7 * 3_600_000;
+
 function isoToday() {
-  const d = new Date();
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return new Date(Date.now() + HOSPITAL_UTC_OFFSET_MS).toISOString().slice(0, 10);
 }
 
 /** Accession number, the linked order's status and procedure, and its claim episode (MA_LK). */
