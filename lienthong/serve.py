@@ -23,12 +23,10 @@ from typing import Any
 
 import uvicorn
 
-from lienthong.db import make_engine
 from lienthong.logs import configure_logging
 from lienthong.migrate import upgrade
 from lienthong.settings import Settings
 from pacs.archive import open_archive, open_store
-from pacs.storage.filesystem import FilesystemStore
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +85,6 @@ def serve(settings: Settings) -> None:
     upgrade(settings.effective_database_url)
     store = open_store(settings)
     store.sweep_temporary()
-    _repair(settings, store)
     marker = settings.data_dir / CLEAN_MARKER
     unclean = not marker.exists()
     marker.unlink(missing_ok=True)
@@ -164,20 +161,6 @@ def serve(settings: Settings) -> None:
             except OSError as exc:  # e.g. a full volume: the next start just scans for orphans
                 log.warning("could not leave the clean-shutdown marker: %s", exc.strerror)
         log.info("stopped")
-
-
-def _repair(settings: Settings, store: FilesystemStore) -> None:
-    """Files indexed before their flush (one-flush commits) checked before anything serves."""
-    from pacs.repair import repair_unflushed
-
-    engine = make_engine(settings.effective_database_url)
-    try:
-        report = repair_unflushed(engine, store)
-    finally:
-        engine.dispose()
-    if report.removed:
-        log.warning("removed %d instance(s) whose files did not reach the disk before an "
-                    "unclean stop (%d checked)", report.removed, report.checked)
 
 
 def _recover(settings: Settings, before: float) -> None:

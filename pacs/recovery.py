@@ -1,10 +1,10 @@
 """Start-up recovery after an unclean stop.
 
-Whatever the commit order (pacs.index.committer), a crash can leave temporary files (swept)
-and files whose index commit never happened. Those were never acknowledged; the complete ones
-are valid instances, so they are indexed now through the same path as a C-STORE, and the ones
-cut short before their flush fail the strict check and are removed. (Rows committed before
-their file's flush are checked by pacs.repair.)
+The write order (file written and renamed, batch fsync, index commit, then Success) means a
+crash can leave only two kinds of debris: temporary files (swept) and files whose index commit
+never happened. Those were never acknowledged; the complete ones are valid instances, so they
+are indexed now through the same path as a C-STORE, and the ones cut short before their fsync
+fail the strict check and are removed.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from pacs.errors import PacsError
 from pacs.index.attributes import dicom_json, extract_attributes
 from pacs.index.ingest import PreparedInstance, parse_dataset
 from pacs.index.models import Instance, QuarantinedInstance
-from pacs.storage.base import InstanceStore
 
 log = logging.getLogger(__name__)
 
 
-def prepare_stored_file(store: InstanceStore, key: str) -> PreparedInstance:
+def prepare_stored_file(archive: Archive, key: str) -> PreparedInstance:
     """Re-read a file already in the store and prepare it for indexing under its own key."""
-    with store.open(key) as fp:
+    with archive.store.open(key) as fp:
         raw = fp.read()
     buffer = io.BytesIO(raw)
     read_preamble(buffer, force=False)
@@ -60,7 +59,7 @@ def recover_orphans(archive: Archive, before: float) -> int:
         if key in known:
             continue
         try:
-            prepared = prepare_stored_file(archive.store, key)
+            prepared = prepare_stored_file(archive, key)
         except (PacsError, ValueError, OSError) as exc:
             # Never acknowledged, and incomplete (a write cut short by the crash before its
             # group fsync): nothing to keep.

@@ -156,8 +156,8 @@ def prepare_instance(
         raise DatasetMismatch("Study or Series Instance UID is missing or empty")
     metadata = dicom_json(ds)
     meta = file_meta(sop_class_uid, sop_instance_uid, transfer_syntax_uid, calling_ae_title)
-    # Not fsync'd here: the group committer flushes the whole batch's files (before or with
-    # the index commit), and nothing is acknowledged before both are durable.
+    # Not fsync'd here: the group committer syncs the whole batch's files before the index
+    # commit, and nothing is acknowledged before that commit.
     ref = store.put([_PREAMBLE, meta, encoded], durable=False)
     return PreparedInstance(
         attributes=attributes,

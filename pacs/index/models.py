@@ -139,14 +139,4 @@ class QuarantinedInstance(Base):
     received_at: Mapped[Timestamp] = mapped_column(default=utcnow)
 
 
-class UnflushedFile(Base):
-    """A stored file whose index row was committed before the flush that makes the file
-    durable (the one-flush order, see pacs.index.committer). The mark goes once that flush is
-    done; a mark left by a crash has its file checked at the next start (pacs.repair)."""
-
-    __tablename__ = "unflushed_file"
-
-    file_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-
-
 Index("ix_study_date_time", Study.study_date, Study.study_time)

@@ -72,54 +72,6 @@ def test_restart_keeps_everything(data_dir: Path, tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
-def unflushed_keys(data_dir: Path) -> list[str]:
-    from sqlalchemy import select
-
-    from lienthong.db import make_engine, make_sessionmaker
-    from pacs.index.models import UnflushedFile
-    from tests.support.archive import database_url
-
-    engine = make_engine(database_url(data_dir))
-    try:
-        with make_sessionmaker(engine)() as session:
-            return list(session.scalars(select(UnflushedFile.file_key)))
-    finally:
-        engine.dispose()
-
-
-def test_a_file_lost_after_its_commit_loses_its_row_at_start(
-    data_dir: Path, tmp_path: Path
-) -> None:
-    """The one-flush order (the default layout) leaves the last batch's files marked until a
-    later transaction. Losing such a file, as a power cut before the flush would, costs its row
-    at the next start, before anything is served, and the counts follow."""
-    study = make_study(tmp_path / "gen", patient_id="REPAIR1", series=1, per_series=6)
-    server = LienthongServer(data_dir).start()
-    try:
-        assert storescu(server.dicom_port, list(study.files)).returncode == 0
-    finally:
-        assert server.stop() == 0
-    marked = unflushed_keys(data_dir)
-    assert marked, "the last commit's files are still marked"
-    snap = snapshot(data_dir)
-    lost = next(r for r in snap.instances.values() if r.file_key == marked[-1])
-    object_path(data_dir, lost.file_key).unlink()
-
-    server = LienthongServer(data_dir).start()
-    try:
-        snap = snapshot(data_dir)
-        assert lost.sop_instance_uid not in snap.instances
-        assert len(snap.instances) == len(study.files) - 1
-        assert_consistent(data_dir, snap)
-        assert unflushed_keys(data_dir) == []
-        assert [s["instances"] for s in studies_json(data_dir)] == [len(study.files) - 1]
-        # Sent again, it is stored again.
-        assert storescu(server.dicom_port, list(study.files)).returncode == 0
-        assert len(snapshot(data_dir).instances) == len(study.files)
-    finally:
-        assert server.stop() == 0
-
-
 # --- kill -9 ----------------------------------------------------------------------------
 
 SENDERS = 4

@@ -16,14 +16,7 @@ from lienthong.migrate import upgrade
 from pacs.demo import PATIENTS, demo_datasets, encode
 from pacs.index.committer import GroupCommitter
 from pacs.index.ingest import Outcome, prepare_instance
-from pacs.index.models import (
-    Instance,
-    Patient,
-    QuarantinedInstance,
-    Series,
-    Study,
-    UnflushedFile,
-)
+from pacs.index.models import Instance, Patient, QuarantinedInstance, Series, Study
 from pacs.storage.filesystem import FilesystemStore
 
 
@@ -139,9 +132,8 @@ class _FlushLog(FilesystemStore):
 
 
 def test_relaxed_commits_are_acknowledged_after_a_later_flush(tmp_path: Path) -> None:
-    """One-flush order: each instance's waiter is released only after a flush of the volume
-    that started after its commit (and so holds the commit and the file); its file is marked
-    unflushed by that commit, and a later transaction drops the mark."""
+    """With commits flushed by the sync thread, each instance's waiter is released only after a
+    flush of the volume that started after its commit (and so holds the commit)."""
     url = f"sqlite:///{tmp_path / 'index.db'}"
     upgrade(url)
     engine = make_engine(url)
@@ -153,14 +145,9 @@ def test_relaxed_commits_are_acknowledged_after_a_later_flush(tmp_path: Path) ->
     try:
         datasets = list(demo_datasets(dt.date(2026, 12, 1)))[:12]
         released = []
-        keys = []
         for ds in datasets:
-            prepared, _ = _ingest(store, committer, ds)
+            _ingest(store, committer, ds)
             released.append(time.monotonic())
-            keys.append(prepared.file_key)
-            with make_sessionmaker(engine)() as s:
-                # This instance's mark is there; the one before it went with this commit.
-                assert list(s.scalars(select(UnflushedFile.file_key))) == [keys[-1]]
     finally:
         committer.close()
     assert len(commits) == len(datasets)  # one instance queued at a time: one commit each
@@ -169,12 +156,3 @@ def test_relaxed_commits_are_acknowledged_after_a_later_flush(tmp_path: Path) ->
     with make_sessionmaker(engine)() as s:
         assert s.scalar(select(func.count()).select_from(Instance)) == len(datasets)
     engine.dispose()
-
-
-def test_files_first_order_leaves_no_marks(archive_parts) -> None:  # type: ignore[no-untyped-def]
-    """Files made durable before the commit need no start-up check."""
-    sessions, store, committer = archive_parts
-    for ds in list(demo_datasets(dt.date(2026, 12, 1)))[:3]:
-        _ingest(store, committer, ds)
-    with sessions() as s:
-        assert s.scalar(select(func.count()).select_from(UnflushedFile)) == 0
