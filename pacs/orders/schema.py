@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lienthong.clock import hospital_today
 from lienthong.settings import check_ae_title
 from pacs.errors import OrderRejected
 
@@ -90,7 +91,7 @@ class _OrderFields(BaseModel):
         if value is None or value == "":
             return value
         date = _da(value)
-        if date > dt.date.today().strftime("%Y%m%d"):
+        if date > hospital_today().strftime("%Y%m%d"):
             raise ValueError("is in the future")
         return date
 

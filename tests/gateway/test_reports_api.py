@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from gateway.auth.roles import Role, Scope
 from gateway.viewer import CSP
+from lienthong.clock import hospital_today
 from pacs.archive import Archive
 from pacs.demo import demo_datasets, encode
 from pacs.index.models import Instance, Study
@@ -78,7 +79,7 @@ def test_worklist_days_use_study_date_or_the_day_received(
 ) -> None:
     token = token_for(Role.RADIOLOGIST)
     # The shared head CT has no Study Date: it counts on the day it was received (today).
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).strftime("%Y%m%d")
+    today = hospital_today().strftime("%Y%m%d")
     rows = _worklist(client, token, date_from=today, date_to=today)
     assert studies["ct"] in {r["study_instance_uid"] for r in rows}
     # The demo studies are dated (relative to 2026-12-03); one day selects only its own.

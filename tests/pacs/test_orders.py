@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienthong.clock import hospital_today
 from lienthong.db import make_engine, make_sessionmaker
 from pacs.errors import NoSuchOrder, OrderRejected
 from pacs.orders.models import ImagingOrder, OrderStatus
@@ -109,6 +110,22 @@ def test_bad_input_names_the_field_and_stores_nothing(
     assert caught.value.field == field
     assert caught.value.http_status == 422
     assert count(sqlite_sessions) == before
+
+
+def test_a_newborn_of_the_hospitals_today_is_accepted(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    """"In the future" is judged on the hospital's day (UTC+7), not the server's clock: from
+    17:00 UTC a baby born today in Vietnam has a birth date after the UTC date."""
+    today = hospital_today()
+    tomorrow = today + dt.timedelta(days=1)
+    with sqlite_sessions.begin() as session:
+        order = create_order(session, parse_create(order_payload(
+            patient_birth_date=today.isoformat())))
+        assert order.patient_birth_date == today.strftime("%Y%m%d")
+    with pytest.raises(OrderRejected) as caught:
+        parse_create(order_payload(patient_birth_date=tomorrow.isoformat()))
+    assert caught.value.field == "patient_birth_date"
 
 
 def test_duplicate_accession_is_rejected_and_rolled_back(
