@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,27 +167,33 @@ def _order_from_the_his(site: Site, patient_id: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser_context(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def playwright_driver() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.is_file():
         pytest.fail("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser_context(site: Site, playwright_driver: Any,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     profile = tmp_path_factory.mktemp("chromium-profile")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 900}, locale="vi-VN",
-            env={**os.environ, "TZ": "Asia/Ho_Chi_Minh"},
-        )
-        context.add_init_script(_clock_from(site.received_at))
-        try:
-            yield context
-        finally:
-            context.close()
+    context = playwright_driver.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": 900}, locale="vi-VN",
+        env={**os.environ, "TZ": "Asia/Ho_Chi_Minh"},
+    )
+    context.add_init_script(clock_from(site.received_at))
+    try:
+        yield context
+    finally:
+        context.close()
 
 
-def _clock_from(instant: dt.datetime) -> str:
+def clock_from(instant: dt.datetime) -> str:
     """A page script that makes the page's clock start at ``instant`` and run on from there.
     Only ``Date`` moves: Playwright's own clock also replaces ``performance``, whose marks the
     tests and bench/viewer read, and Cornerstone's throttles stop under a frozen ``Date``."""

@@ -4,6 +4,7 @@ report text that must stay text. The steps run in order on one page and keep scr
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ import pydicom
 import pytest
 from PIL import Image
 
-from tests.viewer.conftest import PASSWORD, Site, shot
+from lienthong.clock import HOSPITAL_TZ
+from tests.viewer.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, Site, clock_from, shot
 
 pytestmark = pytest.mark.timeout(600)
 READY = "[data-testid=reader-status][data-ready=true]"
@@ -206,3 +208,24 @@ def test_a_user_without_the_role_cannot_open_the_reader(page: Any, site: Site) -
     assert "không có quyền" in page.locator("[data-testid=reader-error]").inner_text()
     assert page.locator("canvas").count() == 0
     shot(page, "09-forbidden")
+
+
+def test_a_reader_abroad_gets_the_hospitals_day(playwright_driver: Any, site: Site) -> None:
+    """A consultant in Los Angeles, whose calendar is a day behind Vietnam's until 15:00 in
+    Hanoi, opens the worklist at 01:00 hospital time: its default day is the hospital's, and
+    the study received that day is listed."""
+    hospital_1am = dt.datetime.combine(site.hospital_day, dt.time(1, 0), tzinfo=HOSPITAL_TZ)
+    browser = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    try:
+        context = browser.new_context(timezone_id="America/Los_Angeles", locale="en-US")
+        context.add_init_script(clock_from(hospital_1am))
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        login(page, site, "bs.lan")
+        page.locator(f"tr[data-study-uid='{site.study_uid}']").wait_for()
+        assert page.locator("input[name=date_from]").input_value() == \
+            site.hospital_day.isoformat()
+        assert page.evaluate("new Date().getDate()") != site.hospital_day.day  # LA's own day
+    finally:
+        browser.close()
