@@ -3,7 +3,7 @@
 State on ``app.state``: ``settings``; ``engine``; ``sessions`` (plain sessionmaker, for reads and
 for routes framing their own ``with session.begin():``); ``write_sessions`` (the same engine,
 but SQLite transactions take the write lock at BEGIN); ``audit_sessions`` (writer sessions for
-the audit trail, whose commits do not wait for the disk: ``lienthong.db.audit_engine``);
+the audit trail, whose commits do not wait for the disk: ``lienthong.db.relaxed_writer_engine``);
 ``secret_key`` (``gateway.auth.secrets``); ``archive`` (``pacs.archive``: the store, index
 sessions and group committer that STOW-RS ingests through, exactly as the DICOM workers'
 C-STORE does, and signed reports go back through it; WADO-RS and QIDO-RS read through its
@@ -27,7 +27,7 @@ from gateway.headers import SecurityHeaders
 from gateway.metrics import MetricsMiddleware
 from gateway.routers import include_routers
 from gateway.viewer import viewer_files
-from lienthong.db import audit_engine, make_engine, make_sessionmaker, writer_engine
+from lienthong.db import make_engine, make_sessionmaker, relaxed_writer_engine, writer_engine
 from lienthong.settings import Settings
 from pacs.archive import open_archive
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.datasets = dicomweb.DatasetCache(settings.dicomweb.dataset_cache_bytes)
     app.state.sessions = make_sessionmaker(engine)
     app.state.write_sessions = make_sessionmaker(writer_engine(engine))
-    app.state.audit_sessions = make_sessionmaker(audit_engine(engine))
+    app.state.audit_sessions = make_sessionmaker(relaxed_writer_engine(engine))
     app.state.secret_key = load_secret_key(settings)
     app.state.viewer_files = viewer_files(settings)
     install_error_handlers(app)

@@ -8,11 +8,11 @@ rows off the end is detected against the chain head (``audit_chain_head``), whic
 
 Appends are serialised so that concurrent writers never fork the chain: ``record`` locks the
 single chain-head row with ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the caller's session
-must come from ``lienthong.db.writer_engine`` or ``audit_engine`` (``BEGIN IMMEDIATE`` takes the
-database write lock before the head is read). The audit rows of reads are committed through
-``audit_engine``, whose commits do not wait for the disk (see ``lienthong.db``): committed
-before the data leaves, lost only as a tail of the chain on power loss. As a last line of
-defence ``seq`` and ``prev_hash`` are unique, so a fork cannot be committed even by a caller
+must come from ``lienthong.db.writer_engine`` or ``relaxed_writer_engine`` (``BEGIN IMMEDIATE``
+takes the database write lock before the head is read). The audit rows of reads are committed
+through ``relaxed_writer_engine``, whose commits do not wait for the disk (see ``lienthong.db``):
+committed before the data leaves, lost only as a tail of the chain on power loss. As a last
+line of defence ``seq`` and ``prev_hash`` are unique, so a fork cannot be committed even by a caller
 that gets the locking wrong. The migration adds triggers that refuse UPDATE and DELETE on
 ``audit_event``.
 
@@ -197,7 +197,8 @@ def record_committed(sessions: sessionmaker[Session], **fields: object) -> Audit
     """``record`` in its own transaction, committed before returning (for DICOM handlers).
 
     ``sessions`` must take the write lock at BEGIN on SQLite: bound to
-    ``lienthong.db.audit_engine(...)`` for the audit rows of reads, or ``writer_engine(...)``.
+    ``lienthong.db.relaxed_writer_engine(...)`` for the audit rows of reads, or
+    ``writer_engine(...)``.
     """
     with sessions.begin() as session:
         return record(session, **fields)  # type: ignore[arg-type]

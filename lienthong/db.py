@@ -4,15 +4,17 @@ SQLite runs in WAL mode with ``synchronous=FULL`` so that a committed transactio
 loss; PostgreSQL is reached by URL and must run with ``fsync`` and ``synchronous_commit`` on.
 Each process makes one engine and one ``sessionmaker``; callers frame their own transactions.
 
-One kind of transaction may relax that: ``audit_engine`` (the audit rows of reads). Its commits
-do not wait for the disk (SQLite ``synchronous=NORMAL`` in WAL mode, PostgreSQL
-``synchronous_commit=off``): the row is committed and visible before the read is answered and
-survives the process being killed; only an operating system crash or power loss can lose the
-last few of them, always a tail of the chain (the write-ahead log is replayed in order), never
-a row in the middle. The group committer of ingest may commit the same way
-(``flushed_later_engine``) when the database lives on the storage volume, because it then
-flushes that whole file system (syncfs) after the commit and acknowledges nothing before the
-flush returns. Every other commit stays synchronous and makes those earlier rows durable too.
+Two kinds of transaction may relax that, through ``relaxed_writer_engine``: their commits do
+not wait for the disk (SQLite ``synchronous=NORMAL`` in WAL mode, PostgreSQL
+``synchronous_commit=off``).
+- The audit rows of reads: the row is committed and visible before the read is answered and
+  survives the process being killed; only an operating system crash or power loss can lose the
+  last few of them, always a tail of the chain (the write-ahead log is replayed in order), never
+  a row in the middle.
+- The group committer of ingest, when the database lives on the storage volume: it then
+  flushes that whole file system (syncfs) after the commit and acknowledges nothing before the
+  flush returns.
+Every other commit stays synchronous and makes those earlier rows durable too.
 """
 
 from __future__ import annotations
@@ -108,19 +110,14 @@ def writer_engine(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_immediate=True)
 
 
-def audit_engine(engine: Engine) -> Engine:
-    """The writer engine for audit rows of reads: commits that do not wait for the disk.
+def relaxed_writer_engine(engine: Engine) -> Engine:
+    """The writer engine whose commits do not wait for the disk (see the module docstring).
 
-    Survives a killed process, not power loss (see the module docstring). Only for
-    ``lienthong.audit`` appends made in their own transaction, never for data a peer relies on.
+    A commit survives a killed process, not power loss. Only two uses: ``lienthong.audit``
+    appends of reads made in their own transaction, and the group committer of ingest when it
+    flushes the file system holding the SQLite database after the commit and acknowledges
+    nothing before that flush returns. Never for other data a peer relies on.
     """
-    return engine.execution_options(sqlite_immediate=True, relaxed_commit=True)
-
-
-def flushed_later_engine(engine: Engine) -> Engine:
-    """The writer engine for commits that the caller makes durable itself before relying on
-    them: the group committer flushes the file system holding the SQLite database (syncfs)
-    after the commit and acknowledges nothing before that flush returns."""
     return engine.execution_options(sqlite_immediate=True, relaxed_commit=True)
 
 

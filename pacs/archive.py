@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienthong.db import (
     check_durability,
-    flushed_later_engine,
     make_engine,
     make_sessionmaker,
+    relaxed_writer_engine,
     sqlite_file,
     writer_engine,
 )
@@ -86,7 +86,8 @@ def open_archive(settings: Settings) -> Archive:
         and os.stat(database).st_dev == os.stat(store.objects_dir).st_dev
     )
     committer = GroupCommitter(
-        make_sessionmaker(flushed_later_engine(engine) if flush_commits else writer_engine(engine)),
+        make_sessionmaker(
+            relaxed_writer_engine(engine) if flush_commits else writer_engine(engine)),
         store,
         batch=settings.storage.commit_batch,
         commits_flushed_by_sync=flush_commits,

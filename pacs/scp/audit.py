@@ -29,7 +29,7 @@ class DicomAudit:
 
     def __init__(self, writer_sessions: sessionmaker[Session]) -> None:
         # On SQLite the chain head must be locked at BEGIN (see lienthong.audit), so these
-        # sessions come from lienthong.db.audit_engine (which also lets the commit skip the
+        # sessions come from lienthong.db.relaxed_writer_engine (which also lets the commit skip the
         # disk wait: the row is committed before any match or instance leaves).
         self._sessions = writer_sessions
 

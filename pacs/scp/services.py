@@ -11,7 +11,7 @@ from typing import Any
 
 from pynetdicom import evt
 
-from lienthong.db import audit_engine, make_sessionmaker, writer_engine
+from lienthong.db import make_sessionmaker, relaxed_writer_engine, writer_engine
 from pacs.archive import Archive
 from pacs.scp import commitment, find, mpps, retrieve
 from pacs.scp.audit import DicomAudit
@@ -22,7 +22,7 @@ _REPORTERS: dict[int, commitment.CommitmentReporter] = {}
 def service_handlers(archive: Archive) -> list[tuple[Any, ...]]:
     # Writes (audit rows, MPPS, commitment requests) take the SQLite write lock at BEGIN.
     writes = make_sessionmaker(writer_engine(archive.engine))
-    auditor = DicomAudit(make_sessionmaker(audit_engine(archive.engine)))
+    auditor = DicomAudit(make_sessionmaker(relaxed_writer_engine(archive.engine)))
     reporter = commitment.CommitmentReporter(archive, writes)
     reporter.start()
     _REPORTERS[id(archive)] = reporter

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienthong import audit
 from lienthong.db import (
-    audit_engine,
     check_durability,
     make_engine,
     make_sessionmaker,
+    relaxed_writer_engine,
     writer_engine,
 )
 from lienthong.settings import load_settings
@@ -182,14 +182,14 @@ def _commit_mode(conn: Connection) -> str:
 
 
 def test_only_audit_transactions_skip_the_disk_wait(database_url: str) -> None:
-    """audit_engine commits without waiting for the disk; the same pooled connection is back
-    to synchronous commits for every other transaction (and passes the durability check)."""
+    """relaxed_writer_engine commits without waiting for the disk; the same pooled connection is
+    back to synchronous commits for every other transaction (and passes the durability check)."""
     engine = make_engine(database_url, pool_size=1, max_overflow=0)
     relaxed = "normal" if engine.dialect.name == "sqlite" else "off"
     durable = "full" if engine.dialect.name == "sqlite" else "on"
     with writer_engine(engine).begin() as conn:
         assert _commit_mode(conn) == durable
-    with audit_engine(engine).begin() as conn:
+    with relaxed_writer_engine(engine).begin() as conn:
         assert _commit_mode(conn) == relaxed
         first = conn.connection.dbapi_connection
     for other in (engine, writer_engine(engine)):
@@ -197,16 +197,16 @@ def test_only_audit_transactions_skip_the_disk_wait(database_url: str) -> None:
             assert conn.connection.dbapi_connection is first  # the pool's one connection
             assert _commit_mode(conn) == durable
     check_durability(engine)
-    sessions = make_sessionmaker(audit_engine(engine))
+    sessions = make_sessionmaker(relaxed_writer_engine(engine))
     _append(sessions, 3)
     with sessions() as session:
         assert audit.verify_chain(session).rows == 3
     engine.dispose()
 
 
-def test_audit_engine_keeps_the_chain_under_concurrent_writers(database_url: str) -> None:
+def test_relaxed_writer_engine_keeps_the_chain_under_concurrent_writers(database_url: str) -> None:
     engine = make_engine(database_url)
-    relaxed, durable = make_sessionmaker(audit_engine(engine)), _sessions(database_url)
+    relaxed, durable = make_sessionmaker(relaxed_writer_engine(engine)), _sessions(database_url)
     errors: list[BaseException] = []
 
     def writer(sessions: sessionmaker[Session], name: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import event, func, select
 
-from lienthong.db import flushed_later_engine, make_engine, make_sessionmaker, writer_engine
+from lienthong.db import make_engine, make_sessionmaker, relaxed_writer_engine, writer_engine
 from lienthong.migrate import upgrade
 from pacs.demo import PATIENTS, demo_datasets, encode
 from pacs.index.committer import GroupCommitter
@@ -139,7 +139,7 @@ def test_relaxed_commits_are_acknowledged_after_a_later_flush(tmp_path: Path) ->
     engine = make_engine(url)
     store = _FlushLog(tmp_path / "objects", tmp_path / "tmp", sync_filesystem=True)
     commits: list[float] = []
-    sessions = make_sessionmaker(flushed_later_engine(engine))
+    sessions = make_sessionmaker(relaxed_writer_engine(engine))
     event.listen(sessions, "after_commit", lambda _session: commits.append(time.monotonic()))
     committer = GroupCommitter(sessions, store, batch=4, commits_flushed_by_sync=True)
     try:
