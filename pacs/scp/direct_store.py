@@ -226,21 +226,6 @@ def accept_pdu(acceptor: Acceptor, request: A_ASSOCIATE) -> tuple[bytes, dict[in
     return pdu.encode(), {int(cx.context_id or 0): cx for cx in accepted}
 
 
-def response(command_field: int, sop_class: str, message_id: int, status: int,
-             sop_instance: str | None) -> bytes:
-    """A C-STORE-RSP or C-ECHO-RSP command set, with the elements pynetdicom writes."""
-    elements = [
-        (ul.AFFECTED_SOP_CLASS_UID, ul.uid_value(sop_class)),
-        (ul.COMMAND_FIELD, ul.us_value(command_field)),
-        (ul.MESSAGE_ID_BEING_RESPONDED_TO, ul.us_value(message_id)),
-        (ul.COMMAND_DATA_SET_TYPE, ul.us_value(ul.NO_DATA_SET)),
-        (ul.STATUS, ul.us_value(status)),
-    ]
-    if sop_instance is not None:
-        elements.append((ul.AFFECTED_SOP_INSTANCE_UID, ul.uid_value(sop_instance)))
-    return ul.command_set(elements)
-
-
 class _Link:
     """One accepted association: PDUs in, DIMSE messages assembled, responses out."""
 
@@ -352,7 +337,8 @@ class _Link:
         if command == C_ECHO_RQ:
             if abstract != self._acceptor.verification_sop_class:
                 raise ul.ProtocolError("C-ECHO on a storage presentation context")
-            self._respond(context_id, response(C_ECHO_RSP, sop_class, message_id, 0x0000, None))
+            self._respond(context_id,
+                          ul.response_command(C_ECHO_RSP, sop_class, message_id, 0x0000))
             return
         if command != C_STORE_RQ:
             raise ul.ProtocolError(f"command 0x{command or 0:04X} on a storage association")
@@ -370,7 +356,8 @@ class _Link:
                 sop_instance_uid=instance,
                 calling_ae_title=self._calling,
             )
-        self._respond(context_id, response(C_STORE_RSP, sop_class, message_id, status, instance))
+        self._respond(context_id, ul.response_command(C_STORE_RSP, sop_class, message_id, status,
+                                                      sop_instance=instance))
 
     def _respond(self, context_id: int, command: bytes) -> None:
         self._sock.sendall(ul.p_data_pdus(context_id, command, command=True,

@@ -125,10 +125,5 @@ class DirectWriter:
     @staticmethod
     def _command_set(sop_class: str, message_id: int, status: int) -> bytes:
         """The C-FIND-RSP command set (PS3.7 9.3.2.2)."""
-        return ul.command_set([
-            (ul.AFFECTED_SOP_CLASS_UID, ul.uid_value(sop_class)),
-            (ul.COMMAND_FIELD, ul.us_value(C_FIND_RSP)),
-            (ul.MESSAGE_ID_BEING_RESPONDED_TO, ul.us_value(message_id)),
-            (ul.COMMAND_DATA_SET_TYPE, ul.us_value(DATA_SET_PRESENT)),
-            (ul.STATUS, ul.us_value(status)),
-        ])
+        return ul.response_command(C_FIND_RSP, sop_class, message_id, status,
+                                   data_set_type=DATA_SET_PRESENT)

@@ -81,6 +81,21 @@ def command_set(elements: list[tuple[int, bytes]]) -> bytes:
     return _COMMAND_ELEMENT.pack(0x0000, 0x0000, 4) + struct.pack("<L", len(body)) + body
 
 
+def response_command(command_field: int, sop_class: str, message_id: int, status: int, *,
+                     data_set_type: int = NO_DATA_SET, sop_instance: str | None = None) -> bytes:
+    """A DIMSE response's command set with the elements pynetdicom writes (PS3.7 9.3)."""
+    elements = [
+        (AFFECTED_SOP_CLASS_UID, uid_value(sop_class)),
+        (COMMAND_FIELD, us_value(command_field)),
+        (MESSAGE_ID_BEING_RESPONDED_TO, us_value(message_id)),
+        (COMMAND_DATA_SET_TYPE, us_value(data_set_type)),
+        (STATUS, us_value(status)),
+    ]
+    if sop_instance is not None:
+        elements.append((AFFECTED_SOP_INSTANCE_UID, uid_value(sop_instance)))
+    return command_set(elements)
+
+
 def uid_value(uid: str) -> bytes:
     """A UI value padded to even length with NUL (PS3.5 6.2)."""
     value = uid.encode("ascii")
