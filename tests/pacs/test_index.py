@@ -11,9 +11,11 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import event, func, select
 
+from lienthong import db
 from lienthong.db import make_engine, make_sessionmaker, relaxed_writer_engine, writer_engine
 from lienthong.migrate import upgrade
 from pacs.demo import PATIENTS, demo_datasets, encode
+from pacs.errors import IndexUnavailable
 from pacs.index.committer import GroupCommitter
 from pacs.index.ingest import Outcome, prepare_instance
 from pacs.index.models import Instance, Patient, QuarantinedInstance, Series, Study
@@ -155,4 +157,31 @@ def test_relaxed_commits_are_acknowledged_after_a_later_flush(tmp_path: Path) ->
         assert any(committed < start and end <= acknowledged for start, end in store.flushes)
     with make_sessionmaker(engine)() as s:
         assert s.scalar(select(func.count()).select_from(Instance)) == len(datasets)
+    engine.dispose()
+
+
+def test_a_write_lock_held_past_the_busy_timeout_refuses_the_batch_cleanly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer keeps the SQLite write lock: the instance is refused as "index
+    unavailable" (0xA701 to the peer), its file removed; once the lock is free it indexes."""
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.3)
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
+    committer = GroupCommitter(make_sessionmaker(writer_engine(engine)), store, batch=4)
+    other = writer_engine(make_engine(url))  # as another process would hold it
+    ds = next(iter(demo_datasets(dt.date(2026, 12, 1))))
+    try:
+        with other.begin():
+            with pytest.raises(IndexUnavailable):
+                _ingest(store, committer, ds)
+            assert list((tmp_path / "objects").glob("*/*/*")) == []
+        _, outcome = _ingest(store, committer, ds)
+        assert outcome is Outcome.STORED
+    finally:
+        committer.close()
+        other.dispose()
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Instance)) == 1
     engine.dispose()
