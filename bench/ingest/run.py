@@ -4,7 +4,7 @@ Generates N CT slices (512x512, 16-bit, Explicit VR LE), then for each server an
 parallel associations sends all of them with storescu and reports instances/s, MB/s and the
 ratios. Every server listens on 127.0.0.1 only and is stopped (by its PID) at the end.
 
-    .venv/bin/python -m bench.ingest.run [--count 2000] [--workdir bench/results/ingest]
+    .venv/bin/python -m bench.ingest.run [--count 2000] [--associations 1 4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,33 +200,41 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "results" / "ingest")
     parser.add_argument("--associations", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every server this many times, in turn; the table shows the "
+                             "median run and the range (these machines are noisy)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     files = generate(args.workdir / "input", args.count)
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     print(f"{len(files)} CT instances, {megabytes:.0f} MB; {os.cpu_count()} CPUs")
-    results: dict[tuple[str, int], float] = {}
+    results: dict[tuple[str, int], list[float]] = {}
+    for round_no in range(1, args.rounds + 1):
+        for assoc in args.associations:
+            for factory in (storescp, orthanc, lienthong):
+                with factory(args.workdir) as server:
+                    send(server, files[:20], 1)  # warm-up (these are re-sent as duplicates)
+                    # Write back what earlier runs left in the page cache (storescp does not
+                    # fsync): otherwise the next server's flushes pay for it.
+                    os.sync()
+                    seconds = send(server, files, assoc)
+                    results.setdefault((server.name, assoc), []).append(seconds)
+                    print(f"  round {round_no}  {server.name:36s} {assoc} assoc: "
+                          f"{len(files) / seconds:7.1f} inst/s {megabytes / seconds:6.1f} MB/s",
+                          flush=True)
+    print(f"\n| server | associations | instances/s (median of {args.rounds}) | range | MB/s "
+          "| lienthong ÷ server |")
+    print("|---|---|---|---|---|---|")
     for assoc in args.associations:
-        for factory in (storescp, orthanc, lienthong):
-            with factory(args.workdir) as server:
-                send(server, files[:20], 1)  # warm-up (these are then re-sent as duplicates)
-                # Write back what earlier runs left in the page cache (storescp does not
-                # fsync): otherwise the next server's flushes pay for it.
-                os.sync()
-                seconds = send(server, files, assoc)
-                results[(server.name, assoc)] = seconds
-                print(f"  {server.name:36s} {assoc} assoc: {len(files) / seconds:7.1f} inst/s "
-                      f"{megabytes / seconds:6.1f} MB/s", flush=True)
-    print("\n| server | associations | instances/s | MB/s | lienthong ÷ server |")
-    print("|---|---|---|---|---|")
-    for assoc in args.associations:
-        ours = next(v for (name, a), v in results.items() if a == assoc and "Lienthong" in name)
-        for (name, a), seconds in results.items():
+        ours = next(statistics.median(v) for (name, a), v in results.items()
+                    if a == assoc and "Lienthong" in name)
+        for (name, a), runs in results.items():
             if a != assoc:
                 continue
-            print(f"| {name} | {a} | {len(files) / seconds:.1f} | {megabytes / seconds:.1f} | "
-                  f"{seconds / ours:.2f}x |")
-
+            seconds = statistics.median(runs)
+            span = f"{len(files) / max(runs):.0f}–{len(files) / min(runs):.0f}"
+            print(f"| {name} | {a} | {len(files) / seconds:.1f} | {span} | "
+                  f"{megabytes / seconds:.1f} | {seconds / ours:.2f}x |")
 
 if __name__ == "__main__":
     main()
