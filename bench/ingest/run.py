@@ -236,5 +236,6 @@ def main() -> None:
             print(f"| {name} | {a} | {len(files) / seconds:.1f} | {span} | "
                   f"{megabytes / seconds:.1f} | {seconds / ours:.2f}x |")
 
+
 if __name__ == "__main__":
     main()
