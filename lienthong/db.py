@@ -104,11 +104,11 @@ def _sqlite_begin(conn: Any) -> None:
     # synchronous is a property of the connection, not of a transaction: set it before every
     # BEGIN (when it changes) so that a pooled connection never carries a relaxed setting over.
     sync = "NORMAL" if options.get("relaxed_commit", False) else "FULL"
-    if conn.info.get("synchronous") != sync:
-        driver.execute(f"PRAGMA synchronous={sync}")
-        conn.info["synchronous"] = sync
     statement = "BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN"
     try:
+        if conn.info.get("synchronous") != sync:
+            driver.execute(f"PRAGMA synchronous={sync}")
+            conn.info["synchronous"] = sync
         if statement == "BEGIN":
             driver.execute(statement)
         else:
