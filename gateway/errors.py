@@ -1,8 +1,8 @@
 """Errors to HTTP responses, in one place: RFC 9457 problem+json bodies.
 
 The PacsError family carries its own ``http_status``; the auth errors too. A 401 carries
-``WWW-Authenticate`` (RFC 6750 3), a 429 ``Retry-After``. Anything unexpected is logged with its
-traceback and answered 500 without internals.
+``WWW-Authenticate`` (RFC 6750 3), a 429 or 503 ``Retry-After``. Anything unexpected is logged
+with its traceback and answered 500 without internals.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 WWW_AUTHENTICATE = 'Bearer realm="lienthong"'
+DATABASE_RETRY_AFTER = "5"  # seconds, on a 503 for a database that is down or locked
 
 
 def problem(status: int, detail: str, headers: dict[str, str] | None = None,
@@ -39,6 +40,8 @@ async def handle_auth_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     if isinstance(exc, TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after)
+    elif exc.http_status == 503:  # the audit trail could not be written (database busy or down)
+        headers["Retry-After"] = DATABASE_RETRY_AFTER
     return problem(exc.http_status, exc.reason, headers)
 
 
@@ -72,7 +75,8 @@ async def handle_data_error(request: Request, exc: Exception) -> JSONResponse:
 async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable on %s %s: %s", request.method, request.url.path,
               exc.__class__.__name__)
-    return problem(503, "the database is unavailable; try again later", {"Retry-After": "5"})
+    return problem(503, "the database is unavailable; try again later",
+                   {"Retry-After": DATABASE_RETRY_AFTER})
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

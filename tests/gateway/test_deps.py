@@ -18,7 +18,9 @@ from gateway.deps import (
     require_role,
     require_user_or_api_key,
 )
+from lienthong import db
 from lienthong.audit import AuditEvent
+from lienthong.settings import Settings
 
 Caller = Annotated[Principal, Depends(require_user_or_api_key({Role.RADIOLOGIST}, "stow"))]
 
@@ -119,5 +121,26 @@ def test_audit_failure_fails_the_request_closed(
         session.execute(text("ALTER TABLE audit_event RENAME TO audit_event_moved"))
     response = client.get("/test/either", headers={"X-API-Key": key})
     assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
     assert "audit" in response.json()["detail"]
     assert "ct-gateway" not in response.text  # the route did not run
+
+
+def test_a_database_locked_past_the_busy_timeout_fails_the_request_closed(
+    guarded: FastAPI, client: TestClient, make_api_key: Callable[..., str],
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process holds the SQLite write lock: the audit row cannot be written, so the
+    request is answered 503 with Retry-After (not 500) and the route does not run."""
+    key = make_api_key("ct-gateway", Scope.STOW)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.3)
+    other = db.writer_engine(db.make_engine(settings.effective_database_url))
+    try:
+        with other.begin():
+            response = client.get("/test/either", headers={"X-API-Key": key})
+    finally:
+        other.dispose()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "ct-gateway" not in response.text
+    assert client.get("/test/either", headers={"X-API-Key": key}).status_code == 200
