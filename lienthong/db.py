@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
@@ -56,16 +56,22 @@ class DurabilityError(RuntimeError):
     """The database is configured so that a commit might not survive a crash."""
 
 
-# How long a statement waits for a lock another connection holds before "database is locked".
+# How long a statement waits for a lock another connection holds before it fails ("database is
+# locked" on SQLite, lock_timeout on PostgreSQL): the caller then answers "index unavailable"
+# (0xA701) or 503 instead of holding a modality or a browser indefinitely.
 BUSY_TIMEOUT_S = 30.0
 _BUSY_TIMEOUT_MS = int(BUSY_TIMEOUT_S * 1000)
+# How long opening a PostgreSQL connection may take (a host that drops packets would otherwise
+# keep it waiting for the operating system's TCP timeout, minutes).
+CONNECT_TIMEOUT_S = 10
 # Polling interval while another connection (often another DICOM worker process) holds the
 # write lock: first try again after 0.1 ms, then at most every 0.5 ms.
 _POLL_FIRST_S, _POLL_MAX_S = 0.0001, 0.0005
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create the process's engine; SQLite gets WAL, full sync and a busy timeout."""
+    """Create the process's engine; SQLite gets WAL, full sync and a busy timeout, PostgreSQL
+    a connect timeout and a lock timeout of the same length."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -76,10 +82,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
-    if engine.dialect.name == "postgresql":
+    if make_url(url).get_backend_name() == "postgresql":
+        connect_args = {**_postgres_connect_args(url), **kwargs.pop("connect_args", {})}
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
         event.listen(engine, "begin", _postgres_begin)
-    return engine
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _postgres_connect_args(url: str) -> dict[str, Any]:
+    """Bounded waits for PostgreSQL, as SQLite has its busy timeout; a value the URL sets
+    itself (``?connect_timeout=…``, ``?options=…``) is kept."""
+    query = make_url(url).query
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in query:
+        args["connect_timeout"] = CONNECT_TIMEOUT_S
+    if "options" not in query:
+        args["options"] = f"-c lock_timeout={int(BUSY_TIMEOUT_S * 1000)}"
+    return args
 
 
 def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:

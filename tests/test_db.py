@@ -1,11 +1,15 @@
-"""SQLite writers: the write lock taken at BEGIN, waited for by polling, bounded by the busy
-timeout (lienthong.db._begin_immediate)."""
+"""Bounded waits on the index database: SQLite writers take the write lock at BEGIN and poll
+for it within the busy timeout (lienthong.db._begin_immediate); PostgreSQL connections carry a
+lock timeout of the same length and a connect timeout."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -80,3 +84,74 @@ def test_readers_are_not_held_up_by_a_writer(database: Path) -> None:
         with reader.connect() as read:
             # WAL: the reader sees the last committed state at once.
             assert read.execute(text("SELECT count(*) FROM item")).scalar() == 0
+
+
+def test_postgres_connections_get_bounded_waits_unless_the_url_sets_them() -> None:
+    args = db._postgres_connect_args("postgresql+psycopg://pacs@db.example/index")
+    assert args == {"connect_timeout": db.CONNECT_TIMEOUT_S, "options": "-c lock_timeout=30000"}
+    own = db._postgres_connect_args(
+        "postgresql+psycopg://pacs@db.example/index?connect_timeout=3&options=-c%20x%3D1")
+    assert own == {}
+
+
+@pytest.mark.postgres
+def test_a_postgres_writer_gives_up_on_a_lock_after_the_lock_timeout(
+        postgres_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.3)
+    url = postgres_cluster.create_database()
+    holder, waiter = db.make_engine(url), db.make_engine(url)
+    try:
+        with holder.begin() as conn:
+            conn.execute(text("CREATE TABLE item (name TEXT NOT NULL)"))
+        with holder.begin() as held:
+            held.execute(text("LOCK TABLE item IN ACCESS EXCLUSIVE MODE"))
+            outcome = _bounded(lambda: _insert(waiter, "second"))
+        # Without a lock timeout the insert would still be waiting (the holder kept the lock).
+        assert isinstance(outcome, OperationalError)
+        assert getattr(outcome.orig, "sqlstate", None) == "55P03"  # lock_not_available
+        with waiter.begin() as conn:
+            conn.execute(text("INSERT INTO item VALUES ('third')"))
+            assert conn.execute(text("SELECT count(*) FROM item")).scalar() == 1
+    finally:
+        holder.dispose()
+        waiter.dispose()
+
+
+@pytest.mark.postgres
+def test_an_unanswering_postgres_fails_the_connection_within_the_connect_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that takes the TCP connection and never answers (a hung host): opening a
+    connection fails after the connect timeout instead of waiting on."""
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT_S", 2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes handshakes; nobody ever reads or answers
+        port = silent.getsockname()[1]
+        engine = db.make_engine(f"postgresql+psycopg://pacs@127.0.0.1:{port}/index")
+        outcome = _bounded(lambda: engine.connect().close())
+        engine.dispose()
+    assert isinstance(outcome, OperationalError)
+
+
+def _insert(engine: Engine, name: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO item VALUES (:name)"), {"name": name})
+
+
+def _bounded(call: Callable[[], object], limit: float = 30) -> BaseException | None:
+    """What ``call`` raised (None if it returned), run in a thread so that a wait that never
+    ends fails the test instead of hanging the suite."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert outcome, f"still waiting after {limit} s"
+    return outcome[0]
