@@ -5,9 +5,10 @@ place) in parallel, then hands it to its process's committer and waits. Two thre
 pipeline: the sync thread drains what is queued (up to ``batch`` items) and makes their files
 and folders durable (one journal flush covers the batch); the index thread takes synced
 batches, indexes them in one transaction (one by one if a concurrent writer got in the way),
-commits once (one WAL fsync for all of them) and only then releases the waiters. The two
-flushes of consecutive batches overlap, and nothing is indexed before its file is durable or
-acknowledged before its commit.
+commits once (one WAL fsync for all of them; or none, and the sync thread's next flush makes
+the commit durable: see GroupCommitter) and only then releases the waiters. The flushes of
+consecutive batches overlap, and nothing is indexed before its file is durable or acknowledged
+before its commit is.
 """
 
 from __future__ import annotations
