@@ -1,8 +1,9 @@
 """Ingest benchmark: DCMTK storescu → lienthong vs DCMTK storescp vs Orthanc, same run.
 
 Generates N CT slices (512x512, 16-bit, Explicit VR LE), then for each server and for 1 and 4
-parallel associations sends all of them with storescu and reports instances/s, MB/s and the
-ratios. Every server listens on 127.0.0.1 only and is stopped (by its PID) at the end.
+parallel associations sends all of them with storescu and reports instances/s, MB/s, the CPU
+time per instance of each server and of the senders, and the ratios. Every server listens on
+127.0.0.1 only and is stopped (by its PID) at the end.
 
     .venv/bin/python -m bench.ingest.run [--count 2000] [--associations 1 4] [--rounds 3]
 """
@@ -13,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -91,6 +93,32 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     storage: Path
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid``, of its children it has waited for, and
+    of its live descendants: what a server spent, whatever its process model (storescp forks
+    per association, Orthanc runs threads, lienthong worker processes)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        # utime, stime, cutime, cstime are fields 14-17 of proc(5); the list starts at field 3.
+        own = sum(int(v) for v in fields[11:15]) / _TICK
+        children: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += [int(c) for c in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return 0.0
+    return own + sum(tree_cpu_seconds(child) for child in children)
+
+
+def senders_cpu_seconds() -> float:
+    """CPU seconds of this process's children that ended (the storescu runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def wait_echo(port: int, aet: str, timeout: float = 60) -> None:
@@ -173,8 +201,15 @@ def lienthong(work: Path) -> Iterator[Server]:
         log.close()
 
 
-def send(server: Server, files: list[Path], associations: int) -> float:
-    """Send every file over `associations` parallel storescu runs; return wall seconds."""
+@dataclass
+class Run:
+    seconds: float  # wall time of the whole transfer
+    server_cpu: float  # CPU seconds the server's processes used meanwhile
+    senders_cpu: float  # CPU seconds of the storescu runs
+
+
+def send(server: Server, files: list[Path], associations: int) -> Run:
+    """Send every file over `associations` parallel storescu runs."""
     chunks = [files[i::associations] for i in range(associations)]
     with tempfile.TemporaryDirectory() as tmp:
         lists = []
@@ -182,6 +217,7 @@ def send(server: Server, files: list[Path], associations: int) -> float:
             # storescu reads file names from arguments; many names → one call per chunk.
             lists.append([str(p) for p in chunk])
             Path(tmp, f"{n}.txt").write_text("\n".join(lists[-1]))
+        server_cpu, senders_cpu = tree_cpu_seconds(server.process.pid), senders_cpu_seconds()
         start = time.perf_counter()
         procs = [subprocess.Popen(["storescu", "-aet", AET, "-aec", server.aet, "-xe", "127.0.0.1",
                                    str(server.port), *names],
@@ -189,10 +225,12 @@ def send(server: Server, files: list[Path], associations: int) -> float:
                  for names in lists]
         errors = [p.communicate()[1] for p in procs]
         elapsed = time.perf_counter() - start
+        run = Run(elapsed, tree_cpu_seconds(server.process.pid) - server_cpu,
+                  senders_cpu_seconds() - senders_cpu)
     for proc, err in zip(procs, errors, strict=True):
         if proc.returncode != 0:
             raise RuntimeError(f"{server.name}: storescu failed: {err.decode()[-500:]}")
-    return elapsed
+    return run
 
 
 def main() -> None:
@@ -208,7 +246,7 @@ def main() -> None:
     files = generate(args.workdir / "input", args.count)
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     print(f"{len(files)} CT instances, {megabytes:.0f} MB; {os.cpu_count()} CPUs")
-    results: dict[tuple[str, int], list[float]] = {}
+    results: dict[tuple[str, int], list[Run]] = {}
     for round_no in range(1, args.rounds + 1):
         for assoc in args.associations:
             for factory in (storescp, orthanc, lienthong):
@@ -217,24 +255,31 @@ def main() -> None:
                     # Write back what earlier runs left in the page cache (storescp does not
                     # fsync): otherwise the next server's flushes pay for it.
                     os.sync()
-                    seconds = send(server, files, assoc)
-                    results.setdefault((server.name, assoc), []).append(seconds)
+                    run = send(server, files, assoc)
+                    results.setdefault((server.name, assoc), []).append(run)
                     print(f"  round {round_no}  {server.name:36s} {assoc} assoc: "
-                          f"{len(files) / seconds:7.1f} inst/s {megabytes / seconds:6.1f} MB/s",
-                          flush=True)
+                          f"{len(files) / run.seconds:7.1f} inst/s "
+                          f"{megabytes / run.seconds:6.1f} MB/s, server CPU "
+                          f"{1000 * run.server_cpu / len(files):.2f} ms/instance", flush=True)
+    # CPU per instance tells what the wall time hides on a loaded machine: with every core
+    # busy, a server's throughput is bounded by its CPU per instance plus the senders'.
     print(f"\n| server | associations | instances/s (median of {args.rounds}) | range | MB/s "
-          "| lienthong ÷ server |")
-    print("|---|---|---|---|---|---|")
+          "| server CPU ms/instance | storescu CPU ms/instance | lienthong ÷ server |")
+    print("|---|---|---|---|---|---|---|---|")
     for assoc in args.associations:
-        ours = next(statistics.median(v) for (name, a), v in results.items()
+        ours = next(statistics.median(r.seconds for r in v) for (name, a), v in results.items()
                     if a == assoc and "Lienthong" in name)
         for (name, a), runs in results.items():
             if a != assoc:
                 continue
-            seconds = statistics.median(runs)
-            span = f"{len(files) / max(runs):.0f}–{len(files) / min(runs):.0f}"
+            seconds = statistics.median(r.seconds for r in runs)
+            walls = [r.seconds for r in runs]
+            span = f"{len(files) / max(walls):.0f}–{len(files) / min(walls):.0f}"
+            server_ms = 1000 * statistics.median(r.server_cpu for r in runs) / len(files)
+            senders_ms = 1000 * statistics.median(r.senders_cpu for r in runs) / len(files)
             print(f"| {name} | {a} | {len(files) / seconds:.1f} | {span} | "
-                  f"{megabytes / seconds:.1f} | {seconds / ours:.2f}x |")
+                  f"{megabytes / seconds:.1f} | {server_ms:.2f} | {senders_ms:.2f} | "
+                  f"{seconds / ours:.2f}x |")
 
 
 if __name__ == "__main__":
