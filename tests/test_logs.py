@@ -66,7 +66,7 @@ def _invalid_values() -> bytes:
 
 
 def _read_all(encoded: bytes) -> dict[str, object]:
-    ds = read_dataset(DicomBytesIO(encoded), is_implicit_VR=False, is_little_endian=True)
+    ds = read_dataset(io.BytesIO(encoded), is_implicit_VR=False, is_little_endian=True)
     return {e.keyword: e.value for e in ds.iterall()}
 
 
