@@ -21,13 +21,28 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event, make_url, text
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Insert,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -170,6 +185,67 @@ def _postgres_begin(conn: Any) -> None:
     if conn.get_execution_options().get("relaxed_commit", False):
         # SET LOCAL: only this transaction commits without waiting for the WAL flush.
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+
+class DriverStatement:
+    """A Core statement compiled once per dialect and run on the driver's own cursor.
+
+    For the few statements run for every received instance. SQLAlchemy's execution path
+    (compiled-cache look-up, execution context, events, result set-up) costs about twice what
+    SQLite takes to run them: the five statements of an indexed instance took 0.39 ms of CPU
+    through ``Connection.execute`` and 0.13 ms on the cursor, measured alone. Parameters go
+    through the bind processors SQLAlchemy would apply (a DateTime becomes SQLite's text form),
+    driver errors are wrapped as SQLAlchemy wraps them (IntegrityError, OperationalError …),
+    and the statement runs in the connection's current transaction. An INSERT must name every
+    column it sets (``column_keys``) and every column with a Python-side default among them:
+    those defaults are applied by SQLAlchemy's execution context, which this path skips.
+    """
+
+    def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
+        if isinstance(statement, Insert):
+            if column_keys is None:
+                raise ValueError("an INSERT run on the driver must name its columns")
+            missing = [c.key for c in statement.table.columns
+                       if c.default is not None and c.key not in column_keys]
+            if missing:
+                raise ValueError(f"columns with a Python-side default left out: {missing}")
+        self._statement = statement
+        self._column_keys = list(column_keys) if column_keys is not None else None
+        self._by_dialect: dict[str, tuple[SQLCompiler, dict[str, Callable[[Any], Any]]]] = {}
+        self._lock = threading.Lock()
+
+    def _compiled(self, dialect: Dialect) -> tuple[SQLCompiler, dict[str, Callable[[Any], Any]]]:
+        key = f"{dialect.name}+{dialect.driver}"
+        found = self._by_dialect.get(key)
+        if found is None:
+            with self._lock:
+                compiled = self._statement.compile(dialect=dialect,
+                                                   column_keys=self._column_keys)
+                assert isinstance(compiled, SQLCompiler)
+                processors: dict[str, Callable[[Any], Any]] = {}
+                for name, bind in compiled.binds.items():
+                    process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                    if process is not None:
+                        processors[name] = process
+                found = self._by_dialect[key] = (compiled, processors)
+        return found
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Run with ``params`` (bind names → values) on ``conn``; returns the DBAPI cursor."""
+        dialect = conn.dialect
+        compiled, processors = self._compiled(dialect)
+        values = compiled.construct_params(dict(params))
+        for name, process in processors.items():
+            values[name] = process(values[name])
+        args: Any = ([values[name] for name in compiled.positiontup or ()]
+                     if compiled.positional else values)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.string, args)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(compiled.string, args, exc, dialect.loaded_dbapi.Error,
+                                      dialect=dialect) from exc
+        return cursor
 
 
 def writer_engine(engine: Engine) -> Engine:

@@ -26,7 +26,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, DeflatedExplicitVRLittl
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from lienthong.db import utcnow
+from lienthong.db import DriverStatement, utcnow
 from pacs.encoding import check_structure, inflate
 from pacs.errors import DatasetMismatch, UndecodableDataset
 from pacs.index.attributes import IndexAttributes, dicom_json, extract_attributes, fold_name
@@ -170,23 +170,29 @@ def prepare_instance(
     )
 
 
-# Built once: every stored instance runs these (building and caching a statement per call costs
-# as much CPU as SQLite takes to run it).
-_INSTANCE_BY_UID = select(Instance.id, Instance.sha256).where(
-    Instance.sop_instance_uid == bindparam("b_uid"))
-_SERIES_BY_UID = (
+# Built once and run on the driver's cursor (lienthong.db.DriverStatement): every stored
+# instance runs these, and SQLAlchemy's execution path would cost twice what SQLite does.
+_INSTANCE_BY_UID = DriverStatement(select(Instance.id, Instance.sha256).where(
+    Instance.sop_instance_uid == bindparam("b_uid")))
+_SERIES_BY_UID = DriverStatement(
     select(Series.id, Series.study_fk, Study.patient_name)
     .join(Study, Series.study_fk == Study.id)
     .where(Series.series_instance_uid == bindparam("b_uid"))
 )
-_INSERT_INSTANCE = insert(Instance)
+_INSTANCE_COLUMNS = (
+    "series_fk", "sop_instance_uid", "sop_class_uid", "instance_number", "transfer_syntax_uid",
+    "rows", "columns", "number_of_frames", "content_date", "content_time",
+    "acquisition_datetime", "file_key", "size_bytes", "sha256", "calling_ae_title",
+    "received_at", "metadata_json",
+)
+_INSERT_INSTANCE = DriverStatement(insert(Instance), column_keys=_INSTANCE_COLUMNS)
 # Counters are updated in SQL (n = n + 1) so concurrent writers on PostgreSQL never lose one.
-_COUNT_SERIES_INSTANCE = (
+_COUNT_SERIES_INSTANCE = DriverStatement(
     update(Series)
     .where(Series.id == bindparam("b_series"))
     .values(number_of_instances=Series.number_of_instances + 1)
 )
-_COUNT_STUDY_INSTANCE = (
+_COUNT_STUDY_INSTANCE = DriverStatement(
     update(Study)
     .where(Study.id == bindparam("b_study"))
     .values(
@@ -201,12 +207,13 @@ _COUNT_STUDY_INSTANCE = (
 def index_instance(session: Session, item: PreparedInstance) -> Outcome:
     """Insert the index rows for a prepared instance (caller commits). Never deletes files."""
     a = item.attributes
-    # The common path runs Core statements on the session's connection: the ORM layer adds
-    # about as much CPU per statement as SQLite takes to run it, and ingest is CPU-bound.
+    # The common path runs its statements on the session's connection, past the ORM and
+    # SQLAlchemy's execution machinery: ingest is CPU-bound (see DriverStatement).
     conn = session.connection()
-    existing = conn.execute(_INSTANCE_BY_UID, {"b_uid": a.sop_instance_uid}).first()
+    existing = _INSTANCE_BY_UID.execute(conn, {"b_uid": a.sop_instance_uid}).fetchone()
     if existing is not None:
-        if existing.sha256 == item.sha256:
+        existing_id, existing_sha256 = existing
+        if existing_sha256 == item.sha256:
             return Outcome.DUPLICATE
         session.add(
             QuarantinedInstance(
@@ -220,24 +227,25 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
         )
         log.warning(
             "quarantined a re-sent instance with different content (instance #%d, from %s)",
-            existing.id,
+            existing_id,
             item.calling_ae_title or "?",
         )
         return Outcome.QUARANTINED
 
     # Fast path: most instances belong to a series that is already indexed.
-    known = conn.execute(_SERIES_BY_UID, {"b_uid": a.series_instance_uid}).first()
+    known = _SERIES_BY_UID.execute(conn, {"b_uid": a.series_instance_uid}).fetchone()
     if known is not None:
-        series_id, study_id, new_series = known.id, known.study_fk, False
-        if known.patient_name != a.patient_name:
+        series_id, study_id, study_patient_name = known
+        new_series = False
+        if study_patient_name != a.patient_name:
             _patient_for(session, a)  # logs the conflict; the study stays where it is
     else:
         patient = _patient_for(session, a)
         study = _study_for(session, a, patient)
         series, new_series = _series_for(session, a, study)
         series_id, study_id = series.id, study.id
-    conn.execute(
-        _INSERT_INSTANCE,
+    _INSERT_INSTANCE.execute(
+        conn,
         dict(
             series_fk=series_id,
             sop_instance_uid=a.sop_instance_uid,
@@ -258,8 +266,8 @@ def index_instance(session: Session, item: PreparedInstance) -> Outcome:
             metadata_json=item.metadata_json,
         ),
     )
-    conn.execute(_COUNT_SERIES_INSTANCE, {"b_series": series_id})
-    conn.execute(_COUNT_STUDY_INSTANCE, {"b_study": study_id, "b_new_series": int(new_series),
+    _COUNT_SERIES_INSTANCE.execute(conn, {"b_series": series_id})
+    _COUNT_STUDY_INSTANCE.execute(conn, {"b_study": study_id, "b_new_series": int(new_series),
                                          "b_size": item.size_bytes, "b_now": utcnow()})
     if new_series and a.modality:
         _add_modality(session, study_id, a.modality)
