@@ -239,12 +239,18 @@ class DriverStatement:
             values[name] = process(values[name])
         args: Any = ([values[name] for name in compiled.positiontup or ()]
                      if compiled.positional else values)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.dbapi_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(compiled.string, args)
         except dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(compiled.string, args, exc, dialect.loaded_dbapi.Error,
-                                      dialect=dialect) from exc
+            # As SQLAlchemy does: a lost connection is invalidated, so the pool replaces it.
+            lost = dialect.is_disconnect(exc, driver, cursor)
+            error = DBAPIError.instance(compiled.string, args, exc, dialect.loaded_dbapi.Error,
+                                        connection_invalidated=lost, dialect=dialect)
+            if lost:
+                conn.invalidate(error)
+            raise error from exc
         return cursor
 
 

@@ -226,3 +226,24 @@ def test_a_driver_insert_must_set_every_column_with_a_python_default() -> None:
         db.DriverStatement(insert(_ITEMS), column_keys=("name", "n"))
     with pytest.raises(ValueError, match="name its columns"):
         db.DriverStatement(insert(_ITEMS))
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_on_a_lost_connection_invalidates_it(postgres_cluster: Any) -> None:
+    engine = db.writer_engine(db.make_engine(postgres_cluster.create_database()))
+    _ITEMS.create(engine)
+    with engine.connect() as conn:
+        conn.begin()
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as other:  # the server ends the session, as on a restart
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        with pytest.raises(OperationalError) as lost:
+            _ADD.execute(conn, {"name": "lost", "n": 0, "at": db.utcnow()})
+        # As after a failed Connection.execute: the error says so and the connection is
+        # invalidated at once (not left for the pool's next ping to find).
+        assert lost.value.connection_invalidated and conn.invalidated
+        conn.rollback()
+    with engine.begin() as conn:
+        _ADD.execute(conn, {"name": "after", "n": 0, "at": db.utcnow()})
+        assert _BY_NAME.execute(conn, {"b_name": "after"}).fetchone()[0] == 0
+    engine.dispose()
