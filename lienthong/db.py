@@ -23,6 +23,7 @@ import datetime as dt
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -211,14 +212,20 @@ class DriverStatement:
                 raise ValueError(f"columns with a Python-side default left out: {missing}")
         self._statement = statement
         self._column_keys = list(column_keys) if column_keys is not None else None
-        self._by_dialect: dict[str, tuple[SQLCompiler, dict[str, Callable[[Any], Any]]]] = {}
+        # Per dialect object (one per engine), so that whatever an engine's dialect settles
+        # at connect time (server version, paramstyle) is what the statement is compiled for.
+        self._by_dialect: weakref.WeakKeyDictionary[
+            Dialect, tuple[SQLCompiler, dict[str, Callable[[Any], Any]]]] = (
+            weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
 
     def _compiled(self, dialect: Dialect) -> tuple[SQLCompiler, dict[str, Callable[[Any], Any]]]:
-        key = f"{dialect.name}+{dialect.driver}"
-        found = self._by_dialect.get(key)
-        if found is None:
-            with self._lock:
+        found = self._by_dialect.get(dialect)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._by_dialect.get(dialect)
+            if found is None:
                 compiled = self._statement.compile(dialect=dialect,
                                                    column_keys=self._column_keys)
                 assert isinstance(compiled, SQLCompiler)
@@ -227,8 +234,8 @@ class DriverStatement:
                     process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                     if process is not None:
                         processors[name] = process
-                found = self._by_dialect[key] = (compiled, processors)
-        return found
+                found = self._by_dialect[dialect] = (compiled, processors)
+            return found
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Run with ``params`` (bind names → values) on ``conn``; returns the DBAPI cursor."""
