@@ -98,27 +98,61 @@ class Server:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid``, of its children it has waited for, and
+@dataclass(frozen=True)
+class Cpu:
+    user: float
+    system: float
+
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(self.user + other.user, self.system + other.system)
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.user - other.user, self.system - other.system)
+
+    @property
+    def total(self) -> float:
+        return self.user + self.system
+
+
+def tree_cpu_seconds(pid: int) -> Cpu:
+    """CPU seconds (user, system) of process ``pid``, of its children it has waited for, and
     of its live descendants: what a server spent, whatever its process model (storescp forks
     per association, Orthanc runs threads, lienthong worker processes)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2:].split()
         # utime, stime, cutime, cstime are fields 14-17 of proc(5); the list starts at field 3.
-        own = sum(int(v) for v in fields[11:15]) / _TICK
+        utime, stime, cutime, cstime = (int(v) / _TICK for v in fields[11:15])
+        own = Cpu(utime + cutime, stime + cstime)
         children: list[int] = []
         for task in Path(f"/proc/{pid}/task").iterdir():
             children += [int(c) for c in (task / "children").read_text().split()]
     except (OSError, ValueError):
-        return 0.0
-    return own + sum(tree_cpu_seconds(child) for child in children)
+        return Cpu(0.0, 0.0)
+    return sum((tree_cpu_seconds(child) for child in children), own)
 
 
 def senders_cpu_seconds() -> float:
     """CPU seconds of this process's children that ended (the storescu runs)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def release_warm_memory(size: int) -> None:
+    """Touch ``size`` bytes in a child process that then exits, leaving that much free memory
+    the hypervisor still backs.
+
+    On a VM with free page reporting (virtio-balloon; the kernel logs "Free page reporting
+    enabled") memory that stayed free for a few seconds is handed back to the host, and the
+    guest's first write to such a page costs a host fault. Which server got recently freed pages
+    for its ~1 GB of new page cache then depended on how long it took to start after the bench
+    deleted its previous files: the same server's system time varied 1.2-3.7 ms per instance
+    from run to run, most of it in copying file data into the page cache. Done right before each
+    measured transfer, this gives every server the same start.
+    """
+    # np.ones writes every byte, so every page is faulted in before the child exits.
+    subprocess.run([sys.executable, "-c", f"import numpy; numpy.ones({size}, dtype=numpy.uint8)"],
+                   check=True)
 
 
 def wait_echo(port: int, aet: str, timeout: float = 60) -> None:
@@ -204,7 +238,7 @@ def lienthong(work: Path) -> Iterator[Server]:
 @dataclass
 class Run:
     seconds: float  # wall time of the whole transfer
-    server_cpu: float  # CPU seconds the server's processes used meanwhile
+    server_cpu: Cpu  # CPU seconds the server's processes used meanwhile
     senders_cpu: float  # CPU seconds of the storescu runs
 
 
@@ -255,16 +289,20 @@ def main() -> None:
                     # Write back what earlier runs left in the page cache (storescp does not
                     # fsync): otherwise the next server's flushes pay for it.
                     os.sync()
+                    release_warm_memory(2 * sum(p.stat().st_size for p in files))
                     run = send(server, files, assoc)
                     results.setdefault((server.name, assoc), []).append(run)
                     print(f"  round {round_no}  {server.name:36s} {assoc} assoc: "
                           f"{len(files) / run.seconds:7.1f} inst/s "
                           f"{megabytes / run.seconds:6.1f} MB/s, server CPU "
-                          f"{1000 * run.server_cpu / len(files):.2f} ms/instance", flush=True)
+                          f"{1000 * run.server_cpu.total / len(files):.2f} ms/instance "
+                          f"(user {1000 * run.server_cpu.user / len(files):.2f}, system "
+                          f"{1000 * run.server_cpu.system / len(files):.2f})", flush=True)
     # CPU per instance tells what the wall time hides on a loaded machine: with every core
     # busy, a server's throughput is bounded by its CPU per instance plus the senders'.
     print(f"\n| server | associations | instances/s (median of {args.rounds}) | range | MB/s "
-          "| server CPU ms/instance | storescu CPU ms/instance | lienthong ÷ server |")
+          "| server CPU ms/instance (of which user) | storescu CPU ms/instance "
+          "| lienthong ÷ server |")
     print("|---|---|---|---|---|---|---|---|")
     for assoc in args.associations:
         ours = next(statistics.median(r.seconds for r in v) for (name, a), v in results.items()
@@ -275,10 +313,12 @@ def main() -> None:
             seconds = statistics.median(r.seconds for r in runs)
             walls = [r.seconds for r in runs]
             span = f"{len(files) / max(walls):.0f}–{len(files) / min(walls):.0f}"
-            server_ms = 1000 * statistics.median(r.server_cpu for r in runs) / len(files)
+            server_ms = 1000 * statistics.median(r.server_cpu.total for r in runs) / len(files)
+            user_ms = 1000 * statistics.median(r.server_cpu.user for r in runs) / len(files)
             senders_ms = 1000 * statistics.median(r.senders_cpu for r in runs) / len(files)
             print(f"| {name} | {a} | {len(files) / seconds:.1f} | {span} | "
-                  f"{megabytes / seconds:.1f} | {server_ms:.2f} | {senders_ms:.2f} | "
+                  f"{megabytes / seconds:.1f} | {server_ms:.2f} ({user_ms:.2f}) | "
+                  f"{senders_ms:.2f} | "
                   f"{seconds / ours:.2f}x |")
 
 
