@@ -18,7 +18,7 @@ from sqlalchemy import select, union_all
 
 from pacs.archive import Archive
 from pacs.errors import PacsError
-from pacs.index.attributes import dicom_json, extract_attributes
+from pacs.index.attributes import extract_attributes
 from pacs.index.ingest import PreparedInstance, parse_dataset
 from pacs.index.models import Instance, QuarantinedInstance
 
@@ -34,14 +34,14 @@ def prepare_stored_file(archive: Archive, key: str) -> PreparedInstance:
     meta = _read_file_meta_info(buffer)
     encoded = raw[buffer.tell() :]
     ts = str(meta.TransferSyntaxUID)
-    ds = parse_dataset(encoded, ts)
+    parsed = parse_dataset(encoded, ts)
     return PreparedInstance(
-        attributes=extract_attributes(ds),
+        attributes=extract_attributes(parsed.dataset),
         transfer_syntax_uid=ts,
         file_key=key,
         size_bytes=len(raw),
         sha256=hashlib.sha256(encoded).hexdigest(),
-        metadata_json=dicom_json(ds),
+        metadata_json=parsed.metadata_json,
         calling_ae_title=str(meta.get("SourceApplicationEntityTitle", "")).strip(),
     )
 

@@ -134,18 +134,17 @@ def _bulk_uri(element: DataElement) -> str:
     return f"bulkdata/{element.tag:08X}"
 
 
-def dicom_json(ds: Dataset) -> str:
-    """DICOM JSON (PS3.18 F.2) of the dataset, bulk data replaced by BulkDataURIs."""
-    try:
-        body: dict[str, Any] = ds.to_json_dict(
-            bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri
-        )
-    except (ValueError, TypeError, OverflowError):
-        # A value invalid for its VR (e.g. IS "1A") has no DICOM JSON form. The file keeps it
-        # as received; the metadata leaves that element out (pydicom logs which tag).
-        body = ds.to_json_dict(
-            bulk_data_threshold=BULK_THRESHOLD,
-            bulk_data_element_handler=_bulk_uri,
-            suppress_invalid_tags=True,
-        )
+def dicom_json(ds: Dataset, *, leave_out_invalid: bool = False) -> str:
+    """DICOM JSON (PS3.18 F.2) of the dataset, bulk data replaced by BulkDataURIs.
+
+    Reads every value at every depth, so it raises what pydicom raises for a value it cannot
+    convert (pydicom converts lazily). A value invalid for its VR (e.g. IS "1A") has no DICOM
+    JSON form: with ``leave_out_invalid`` such elements are left out (pydicom logs which tag)
+    while the file keeps them as received.
+    """
+    body: dict[str, Any] = ds.to_json_dict(
+        bulk_data_threshold=BULK_THRESHOLD,
+        bulk_data_element_handler=_bulk_uri,
+        suppress_invalid_tags=leave_out_invalid,
+    )
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

@@ -86,23 +86,49 @@ def _meta_element(element: int, vr: str, text: str) -> bytes:
     return struct.pack("<HH2sH", 0x0002, element, vr.encode("ascii"), len(value)) + value
 
 
-def parse_dataset(encoded: bytes, transfer_syntax_uid: str) -> Dataset:
-    """Strictly check, then fully parse, an encoded dataset (no file meta)."""
+@dataclass(frozen=True)
+class ParsedDataset:
+    dataset: Dataset
+    metadata_json: str  # DICOM JSON without bulk data (pacs.index.attributes.dicom_json)
+
+
+def parse_dataset(encoded: bytes, transfer_syntax_uid: str) -> ParsedDataset:
+    """Strictly check, then fully parse an encoded dataset (no file meta), with its DICOM JSON.
+
+    pydicom converts values lazily, so an undecodable value raises only when read. Building
+    the DICOM JSON reads every value at every depth; only when that fails is every element read
+    once more on its own, to tell a value pydicom cannot decode (the dataset is refused) from
+    one that decodes but has no JSON form (left out of the metadata, kept in the file).
+    """
     check_structure(encoded, transfer_syntax_uid)
     ts = UID(transfer_syntax_uid)
     try:
         ds = _read_raw(encoded, ts)
-        # pydicom converts values lazily: touch every element so errors surface now.
-        for element in ds.iterall():
-            _ = element.value
     except UndecodableDataset:
         raise
-    except Exception as exc:  # pydicom raises many types for bad values; all mean "undecodable"
-        raise UndecodableDataset(f"dataset does not parse: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # pydicom raises many types for bad input; all mean "undecodable"
+        raise _undecodable(exc) from exc
+    try:
+        metadata = dicom_json(ds)
+    except Exception:
+        _read_every_value(ds)
+        metadata = dicom_json(ds, leave_out_invalid=True)
     if len(ds) == 0:
         raise UndecodableDataset("dataset has no elements")
     _check_native_pixel_length(ds, ts)
-    return ds
+    return ParsedDataset(ds, metadata)
+
+
+def _read_every_value(ds: Dataset) -> None:
+    try:
+        for element in ds.iterall():
+            _ = element.value
+    except Exception as exc:
+        raise _undecodable(exc) from exc
+
+
+def _undecodable(exc: Exception) -> UndecodableDataset:
+    return UndecodableDataset(f"dataset does not parse: {type(exc).__name__}: {exc}")
 
 
 def _read_raw(encoded: bytes, ts: UID) -> Dataset:
@@ -144,8 +170,8 @@ def prepare_instance(
 
     Raises UndecodableDataset, DatasetMismatch or StorageUnavailable.
     """
-    ds = parse_dataset(encoded, transfer_syntax_uid)
-    attributes = extract_attributes(ds)
+    parsed = parse_dataset(encoded, transfer_syntax_uid)
+    attributes = extract_attributes(parsed.dataset)
     if not attributes.sop_instance_uid:
         raise DatasetMismatch("SOP Instance UID is missing or empty")
     if attributes.sop_instance_uid != sop_instance_uid.strip():
@@ -154,7 +180,6 @@ def prepare_instance(
         raise DatasetMismatch("SOP Class UID differs from the presentation context's")
     if not attributes.study_instance_uid or not attributes.series_instance_uid:
         raise DatasetMismatch("Study or Series Instance UID is missing or empty")
-    metadata = dicom_json(ds)
     meta = file_meta(sop_class_uid, sop_instance_uid, transfer_syntax_uid, calling_ae_title)
     # Not fsync'd here: the group committer syncs the whole batch's files before the index
     # commit, and nothing is acknowledged before that commit.
@@ -165,7 +190,7 @@ def prepare_instance(
         file_key=ref.key,
         size_bytes=ref.size,
         sha256=hashlib.sha256(encoded).hexdigest(),
-        metadata_json=metadata,
+        metadata_json=parsed.metadata_json,
         calling_ae_title=calling_ae_title,
     )
 
