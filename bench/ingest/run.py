@@ -150,9 +150,19 @@ def release_warm_memory(size: int) -> None:
     from run to run, most of it in copying file data into the page cache. Done right before each
     measured transfer, this gives every server the same start.
     """
+    # Never more than half of what the kernel says is available: a warm-up must not push a
+    # smaller machine into reclaim or the OOM killer.
+    size = min(size, _available_memory() // 2)
     # np.ones writes every byte, so every page is faulted in before the child exits.
     subprocess.run([sys.executable, "-c", f"import numpy; numpy.ones({size}, dtype=numpy.uint8)"],
                    check=True)
+
+
+def _available_memory() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def wait_echo(port: int, aet: str, timeout: float = 60) -> None:
