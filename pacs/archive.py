@@ -6,6 +6,7 @@ the HTTP gateway, so that C-STORE and STOW-RS share one ingest path.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -47,15 +48,15 @@ class Archive:
 
         Raises UndecodableDataset, DatasetMismatch, StorageUnavailable or IndexUnavailable.
         """
-        prepared = prepare_instance(
+        return self.committer.ingest(functools.partial(
+            prepare_instance,
             self.store,
             encoded,
             transfer_syntax_uid=transfer_syntax_uid,
             sop_class_uid=sop_class_uid,
             sop_instance_uid=sop_instance_uid,
             calling_ae_title=calling_ae_title,
-        )
-        return self.committer.index(prepared)
+        ))
 
     def close(self) -> None:
         self.committer.close()

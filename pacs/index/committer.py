@@ -17,6 +17,8 @@ import enum
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
@@ -30,6 +32,14 @@ from pacs.storage.base import InstanceStore
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+# How long the sync thread may hold a batch open for instances of this process that were being
+# prepared (parsed, written) when it took the batch. A transaction and a flush cost the same
+# for one instance as for several (in the running server about 0.9 ms of CPU per index
+# transaction against 0.05 ms per instance in it), and with two associations per worker most
+# batches held one instance. The wait is bounded by the instances already in preparation, so a
+# lone association never waits (as PostgreSQL's commit_delay waits only with commit_siblings).
+GATHER_S = 0.005
 
 
 @dataclass
@@ -67,6 +77,8 @@ class GroupCommitter:
         self._store = store
         self._batch = batch
         self._flush_commits = commits_flushed_by_sync
+        self._preparing = 0  # instances being prepared that will be submitted (see ingest)
+        self._preparing_lock = threading.Lock()
         self._queue: queue.Queue[_Job | _Committed | _Marker] = queue.Queue()
         self._synced: queue.Queue[_Job | _Marker] = queue.Queue()
         self._threads = [
@@ -75,6 +87,20 @@ class GroupCommitter:
         ]
         for thread in self._threads:
             thread.start()
+
+    def ingest(self, prepare: Callable[[], PreparedInstance], timeout: float = 120.0) -> Outcome:
+        """Prepare an instance (``prepare`` raises what it raises), then index it and wait for
+        its commit. While it is prepared, the sync thread may wait for it to join the batch
+        of another instance of this process."""
+        with self._preparing_lock:
+            self._preparing += 1
+        try:
+            item = prepare()
+        finally:
+            # Before the submission: the sync thread never waits for an instance already queued.
+            with self._preparing_lock:
+                self._preparing -= 1
+        return self.index(item, timeout)
 
     def submit(self, item: PreparedInstance) -> Future[Outcome]:
         future: Future[Outcome] = Future()
@@ -93,7 +119,7 @@ class GroupCommitter:
     def _run_sync(self) -> None:
         closing = False
         while True:
-            items = _drain(self._queue, self._batch)
+            items = self._gather()
             new = [i for i in items if isinstance(i, _Job)]
             done = [i for i in items if isinstance(i, _Committed)]
             self._flush(new, done)
@@ -102,6 +128,27 @@ class GroupCommitter:
                 self._synced.put(_Marker.CLOSE)
             if _Marker.INDEX_DONE in items:
                 return
+
+    def _gather(self) -> list[_Job | _Committed | _Marker]:
+        """What is queued, and, when that holds new instances, those that were being prepared
+        at that moment, waiting up to GATHER_S for them."""
+        items = _drain(self._queue, self._batch)
+        expected = self._preparing if any(isinstance(i, _Job) for i in items) else 0
+        deadline = time.monotonic() + GATHER_S
+        while expected > 0 and len(items) < self._batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            items.append(item)
+            if isinstance(item, _Job):
+                expected -= 1
+            elif item is _Marker.CLOSE:
+                break
+        return items
 
     def _run_index(self) -> None:
         while True:

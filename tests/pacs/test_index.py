@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from lienthong import db
 from lienthong.db import make_engine, make_sessionmaker, relaxed_writer_engine, writer_engine
 from lienthong.migrate import upgrade
 from pacs.demo import PATIENTS, demo_datasets, encode
-from pacs.errors import IndexUnavailable
+from pacs.errors import IndexUnavailable, UndecodableDataset
+from pacs.index import committer as committer_module
 from pacs.index.committer import GroupCommitter
 from pacs.index.ingest import Outcome, prepare_instance
 from pacs.index.models import Instance, Patient, QuarantinedInstance, Series, Study
@@ -184,4 +186,82 @@ def test_a_write_lock_held_past_the_busy_timeout_refuses_the_batch_cleanly(
         other.dispose()
     with make_sessionmaker(engine)() as s:
         assert s.scalar(select(func.count()).select_from(Instance)) == 1
+    engine.dispose()
+
+
+def _preparer(store, ds):  # type: ignore[no-untyped-def]
+    return lambda: prepare_instance(
+        store, encode(ds), transfer_syntax_uid=ExplicitVRLittleEndian,
+        sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID,
+        calling_ae_title="TESTSCU")
+
+
+def test_an_instance_in_preparation_joins_the_batch_of_a_queued_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instance B is being prepared when A is queued: the sync thread waits for B, and both are
+    indexed in one transaction."""
+    monkeypatch.setattr(committer_module, "GATHER_S", 30.0)  # B arrives long before this
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
+    sessions = make_sessionmaker(writer_engine(engine))
+    commits: list[float] = []
+    event.listen(sessions, "after_commit", lambda _session: commits.append(time.monotonic()))
+    committer = GroupCommitter(sessions, store, batch=4)
+    first, second = list(demo_datasets(dt.date(2026, 12, 1)))[:2]
+    b_started, a_queued = threading.Event(), threading.Event()
+
+    def prepare_b():  # type: ignore[no-untyped-def]
+        b_started.set()
+        assert a_queued.wait(10)
+        time.sleep(0.2)  # A is in the sync thread's hands by now, waiting for B
+        return _preparer(store, second)()
+
+    outcomes: dict[str, Outcome] = {}
+    thread_b = threading.Thread(
+        target=lambda: outcomes.setdefault("b", committer.ingest(prepare_b, timeout=20)))
+    try:
+        thread_b.start()
+        assert b_started.wait(10)
+        prepare_a = _preparer(store, first)
+
+        def prepare_a_then_signal():  # type: ignore[no-untyped-def]
+            item = prepare_a()
+            threading.Timer(0.05, a_queued.set).start()  # just after A's submission
+            return item
+
+        outcomes["a"] = committer.ingest(prepare_a_then_signal, timeout=20)
+        thread_b.join(20)
+    finally:
+        committer.close()
+    assert outcomes == {"a": Outcome.STORED, "b": Outcome.STORED}
+    assert len(commits) == 1
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Instance)) == 2
+    engine.dispose()
+
+
+def test_a_lone_instance_and_a_failed_preparation_never_hold_a_batch_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing else in preparation the batch is not held (were it held for GATHER_S, the
+    ingest would time out); a preparation that raises is no longer waited for."""
+    monkeypatch.setattr(committer_module, "GATHER_S", 60.0)
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
+    committer = GroupCommitter(make_sessionmaker(writer_engine(engine)), store, batch=4)
+    first, second = list(demo_datasets(dt.date(2026, 12, 1)))[:2]
+
+    def broken():  # type: ignore[no-untyped-def]
+        raise UndecodableDataset("dataset does not parse")
+
+    try:
+        assert committer.ingest(_preparer(store, first), timeout=10) is Outcome.STORED
+        with pytest.raises(UndecodableDataset):
+            committer.ingest(broken, timeout=10)
+        assert committer.ingest(_preparer(store, second), timeout=10) is Outcome.STORED
+    finally:
+        committer.close()
     engine.dispose()
