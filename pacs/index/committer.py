@@ -2,8 +2,9 @@
 
 Each association thread prepares its instance (parse, check, file written and renamed into
 place) in parallel, then hands it to its process's committer and waits. Two threads form a
-pipeline: the sync thread drains what is queued (up to ``batch`` items) and makes their files
-and folders durable (one journal flush covers the batch); the index thread takes synced
+pipeline: the sync thread drains what is queued (up to ``batch`` items, waiting a few ms for
+instances of the process that are still being prepared) and makes their files and folders
+durable (one journal flush covers the batch); the index thread takes synced
 batches, indexes them in one transaction (one by one if a concurrent writer got in the way),
 commits once (one WAL fsync for all of them; or none, and the sync thread's next flush makes
 the commit durable: see GroupCommitter) and only then releases the waiters. The flushes of
