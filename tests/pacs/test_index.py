@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
-from sqlalchemy import event, func, select
+from sqlalchemy import Engine, event, func, select
 
 from lienthong import db
 from lienthong.db import make_engine, make_sessionmaker, relaxed_writer_engine, writer_engine
@@ -34,13 +34,24 @@ def archive_parts(database_url: str, tmp_path: Path):  # type: ignore[no-untyped
     engine.dispose()
 
 
-def _ingest(store, committer, ds, encoded=None):  # type: ignore[no-untyped-def]
-    prepared = prepare_instance(
+def _prepare(store, ds, encoded=None):  # type: ignore[no-untyped-def]
+    return prepare_instance(
         store, encoded or encode(ds), transfer_syntax_uid=ExplicitVRLittleEndian,
         sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID,
         calling_ae_title="TESTSCU",
     )
+
+
+def _ingest(store, committer, ds, encoded=None):  # type: ignore[no-untyped-def]
+    prepared = _prepare(store, ds, encoded)
     return prepared, committer.index(prepared)
+
+
+def _sqlite_index(tmp_path: Path) -> Engine:
+    """An engine on a migrated SQLite index in ``tmp_path``."""
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    upgrade(url)
+    return make_engine(url)
 
 
 def test_demo_study_rows_and_counts(archive_parts) -> None:  # type: ignore[no-untyped-def]
@@ -138,9 +149,7 @@ class _FlushLog(FilesystemStore):
 def test_relaxed_commits_are_acknowledged_after_a_later_flush(tmp_path: Path) -> None:
     """With commits flushed by the sync thread, each instance's waiter is released only after a
     flush of the volume that started after its commit (and so holds the commit)."""
-    url = f"sqlite:///{tmp_path / 'index.db'}"
-    upgrade(url)
-    engine = make_engine(url)
+    engine = _sqlite_index(tmp_path)
     store = _FlushLog(tmp_path / "objects", tmp_path / "tmp", sync_filesystem=True)
     commits: list[float] = []
     sessions = make_sessionmaker(relaxed_writer_engine(engine))
@@ -167,12 +176,10 @@ def test_a_write_lock_held_past_the_busy_timeout_refuses_the_batch_cleanly(
     """Another writer keeps the SQLite write lock: the instance is refused as "index
     unavailable" (0xA701 to the peer), its file removed; once the lock is free it indexes."""
     monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.3)
-    url = f"sqlite:///{tmp_path / 'index.db'}"
-    upgrade(url)
-    engine = make_engine(url)
+    engine = _sqlite_index(tmp_path)
     store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
     committer = GroupCommitter(make_sessionmaker(writer_engine(engine)), store, batch=4)
-    other = writer_engine(make_engine(url))  # as another process would hold it
+    other = writer_engine(make_engine(str(engine.url)))  # as another process would hold it
     ds = next(iter(demo_datasets(dt.date(2026, 12, 1))))
     try:
         with other.begin():
@@ -190,10 +197,7 @@ def test_a_write_lock_held_past_the_busy_timeout_refuses_the_batch_cleanly(
 
 
 def _preparer(store, ds):  # type: ignore[no-untyped-def]
-    return lambda: prepare_instance(
-        store, encode(ds), transfer_syntax_uid=ExplicitVRLittleEndian,
-        sop_class_uid=ds.SOPClassUID, sop_instance_uid=ds.SOPInstanceUID,
-        calling_ae_title="TESTSCU")
+    return lambda: _prepare(store, ds)
 
 
 def test_an_instance_in_preparation_joins_the_batch_of_a_queued_one(
@@ -201,9 +205,7 @@ def test_an_instance_in_preparation_joins_the_batch_of_a_queued_one(
     """Instance B is being prepared when A is queued: the sync thread waits for B, and both are
     indexed in one transaction."""
     monkeypatch.setattr(committer_module, "GATHER_S", 30.0)  # B arrives long before this
-    url = f"sqlite:///{tmp_path / 'index.db'}"
-    upgrade(url)
-    engine = make_engine(url)
+    engine = _sqlite_index(tmp_path)
     store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
     sessions = make_sessionmaker(writer_engine(engine))
     commits: list[float] = []
@@ -247,9 +249,7 @@ def test_a_lone_instance_and_a_failed_preparation_never_hold_a_batch_open(
     """With nothing else in preparation the batch is not held (were it held for GATHER_S, the
     ingest would time out); a preparation that raises is no longer waited for."""
     monkeypatch.setattr(committer_module, "GATHER_S", 60.0)
-    url = f"sqlite:///{tmp_path / 'index.db'}"
-    upgrade(url)
-    engine = make_engine(url)
+    engine = _sqlite_index(tmp_path)
     store = FilesystemStore(tmp_path / "objects", tmp_path / "tmp")
     committer = GroupCommitter(make_sessionmaker(writer_engine(engine)), store, batch=4)
     first, second = list(demo_datasets(dt.date(2026, 12, 1)))[:2]
