@@ -288,7 +288,8 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     files = generate(args.workdir / "input", args.count)
-    megabytes = sum(p.stat().st_size for p in files) / 1e6
+    input_bytes = sum(p.stat().st_size for p in files)
+    megabytes = input_bytes / 1e6
     print(f"{len(files)} CT instances, {megabytes:.0f} MB; {os.cpu_count()} CPUs")
     results: dict[tuple[str, int], list[Run]] = {}
     for round_no in range(1, args.rounds + 1):
@@ -299,7 +300,7 @@ def main() -> None:
                     # Write back what earlier runs left in the page cache (storescp does not
                     # fsync): otherwise the next server's flushes pay for it.
                     os.sync()
-                    release_warm_memory(2 * sum(p.stat().st_size for p in files))
+                    release_warm_memory(2 * input_bytes)
                     run = send(server, files, assoc)
                     results.setdefault((server.name, assoc), []).append(run)
                     print(f"  round {round_no}  {server.name:36s} {assoc} assoc: "
